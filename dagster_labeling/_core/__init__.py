@@ -1,0 +1,33 @@
+"""The shared HTTP core: transport, retry policy, errors, pagination, job handles, bulk fan-out, redaction.
+
+Platform-neutral and free of Dagster imports, so clients built on it work from a notebook too.
+"""
+
+from dagster_labeling._core.bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
+from dagster_labeling._core.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    InvalidInput,
+    JobFailed,
+    JobTimeout,
+    LabelingError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
+from dagster_labeling._core.jobs import JobHandle, JobState, JobStatus, ProgressLog, WaitOptions
+from dagster_labeling._core.pagination import paginate
+from dagster_labeling._core.redaction import Redactor, mask, redact_headers
+from dagster_labeling._core.retry import NO_RETRY, RetryPolicy, parse_retry_after
+from dagster_labeling._core.transport import HttpTransport, Timeouts, encode_query, quote_path_segment
+
+__all__ = [
+    "NO_RETRY", "APIError", "BadRequest", "BulkFailure", "BulkProgress", "BulkResult", "Conflict",
+    "ConnectionFailed", "HttpTransport", "InvalidInput", "JobFailed", "JobHandle", "JobState", "JobStatus",
+    "JobTimeout", "LabelingError", "NotFound", "ProgressLog", "RateLimited", "Redactor", "RetryPolicy",
+    "ServerError", "Timeouts", "Unauthorized", "WaitOptions", "encode_query", "mask", "paginate",
+    "parse_retry_after", "quote_path_segment", "redact_headers", "run_bulk",
+]

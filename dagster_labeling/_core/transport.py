@@ -1,0 +1,277 @@
+"""The HTTP transport every platform client is built on.
+
+One :class:`HttpTransport` per client: an ``httpx.Client`` with explicit timeouts and a connection pool
+sized for the client's concurrency, platform auth as an ``httpx.Auth``, the retry policy, and the mapping
+of error answers to the :mod:`~dagster_labeling._core.errors` hierarchy with the vendor's message.
+"""
+
+import json
+import logging
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from dagster_labeling import __version__
+from dagster_labeling._core.errors import (
+    APIError,
+    ConnectionFailed,
+    RateLimited,
+    error_class_for_status,
+)
+from dagster_labeling._core.redaction import Redactor
+from dagster_labeling._core.retry import RetryPolicy, is_retryable_status, parse_retry_after
+
+logger = logging.getLogger("dagster_labeling.http")
+
+USER_AGENT = f"dagster-labeling/{__version__}"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-trace-id")
+# Network errors after which the request certainly never reached the server: always safe to retry.
+NEVER_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+ErrorClassFor = Callable[[int], type[APIError]]
+ErrorMessageFor = Callable[[httpx.Response], str]
+
+
+class Timeouts(BaseModel):
+    """Explicit HTTP timeouts, in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect: float = Field(10.0, gt=0, description="Seconds to establish a connection.")
+    read: float = Field(60.0, gt=0, description="Seconds to wait for a chunk of the answer.")
+    write: float = Field(60.0, gt=0, description="Seconds to send a chunk of the request.")
+    pool: float = Field(30.0, gt=0, description="Seconds to wait for a free connection from the pool.")
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+def default_error_message(response: httpx.Response) -> str:
+    """The vendor's message: the usual JSON keys, else the raw text (truncated)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:1000] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message", "error_msg", "msg"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else json.dumps(value)[:1000]
+    return json.dumps(body)[:1000]
+
+
+def quote_path_segment(value: str) -> str:
+    """Percent-encode a name for use as one path segment (``/`` included), as the vendors' SDKs do."""
+    return urllib.parse.quote(str(value), safe="")
+
+
+def encode_query(
+    params: Mapping[str, Any] | None, *, true: str = "true", false: str = "false"
+) -> list[tuple[str, str]]:
+    """Query pairs: ``None`` dropped, lists repeat the key, booleans spelled as the platform expects."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        for item in values:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                pairs.append((key, true if item else false))
+            else:
+                pairs.append((key, str(item.value if hasattr(item, "value") else item)))
+    return pairs
+
+
+class HttpTransport:
+    """Sends requests for one platform with retries, timeouts, typed errors and redaction.
+
+    >>> t = HttpTransport(platform="Demo", base_url="http://127.0.0.1:9/api", auth=None, secrets=["k"])
+    >>> t.url("items/a b")
+    'http://127.0.0.1:9/api/items/a b'
+    >>> t.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        base_url: str,
+        auth: httpx.Auth | None,
+        secrets: Iterable[str | None] = (),
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 32,
+        headers: Mapping[str, str] | None = None,
+        error_class_for: ErrorClassFor = error_class_for_status,
+        error_message_for: ErrorMessageFor = default_error_message,
+        success_statuses: frozenset[int] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not base_url or not base_url.startswith(("http://", "https://")):
+            from dagster_labeling._core.errors import InvalidInput
+
+            raise InvalidInput(
+                f"{platform}: base_url must be an http:// or https:// URL, got {base_url!r}.", field="base_url"
+            )
+        self.platform = platform
+        self.base_url = base_url.rstrip("/")
+        self.redactor = Redactor(secrets)
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._error_class_for = error_class_for
+        self._error_message_for = error_message_for
+        self._success_statuses = success_statuses
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self.client = httpx.Client(
+            auth=auth,
+            timeout=self.timeouts.to_httpx(),
+            limits=limits,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpTransport(platform={self.platform!r}, base_url={self.base_url!r})"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- requests ---------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+        json_body: Any = None,
+        send_json: bool = False,
+        content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """Send one request, retrying per the policy; return the response or raise a typed error.
+
+        ``send_json=True`` sends ``json_body`` even when it is ``None`` (as ``null``).
+        ``idempotent`` overrides the method's default (pass ``True`` for a POST carrying an idempotency key).
+        """
+        method = method.upper()
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        kwargs: dict[str, Any] = {"params": params, "headers": headers}
+        if json_body is not None or send_json:
+            kwargs["content"] = json.dumps(json_body).encode()
+            kwargs["headers"] = {"Content-Type": "application/json", **(headers or {})}
+        elif content is not None:
+            kwargs["content"] = content
+        if data is not None:
+            kwargs["data"] = data
+        if files is not None:
+            kwargs["files"] = files
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+
+        def should_retry(exc: BaseException) -> bool:
+            if isinstance(exc, APIError):
+                # A 429 was refused, not processed: safe to repeat. A 5xx may have been processed.
+                return exc.status_code == 429 or (is_retryable_status(exc.status_code) and safe_to_repeat)
+            if isinstance(exc, NEVER_SENT_ERRORS):
+                return True
+            return isinstance(exc, httpx.TransportError) and safe_to_repeat
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.max_attempts) | stop_after_delay(self.retry.total_timeout_seconds),
+            wait=self._wait_seconds,
+            retry=retry_if_exception(should_retry),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._log_retry(method, path, state),
+            reraise=True,
+        )
+        try:
+            return retrying(self._send_once, method, path, kwargs)
+        except httpx.TransportError as exc:
+            attempts = retrying.statistics.get("attempt_number", 1)
+            raise ConnectionFailed(
+                self.redactor.redact(
+                    f"{self.platform} {method} {path}: {type(exc).__name__}: {exc or 'connection failed'} "
+                    f"after {attempts} attempt(s). Check that base_url ({self.base_url}) is right and "
+                    f"reachable, or raise the timeouts."
+                ),
+                platform=self.platform,
+                method=method,
+                path=path,
+                attempts=attempts,
+            ) from None
+
+    def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        started = time.monotonic()
+        response = self.client.request(method, self.url(path), **kwargs)
+        logger.debug(
+            "%s %s %s -> %s in %.0f ms", self.platform, method, path, response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        ok = (
+            response.status_code in self._success_statuses
+            if self._success_statuses is not None
+            else response.is_success
+        )
+        if not ok:
+            raise self.error_from_response(method, path, response)
+        return response
+
+    def error_from_response(self, method: str, path: str, response: httpx.Response) -> APIError:
+        """The typed error for an error answer, with the vendor's message and no secret."""
+        message = self.redactor.redact(self._error_message_for(response))
+        try:
+            body = self.redactor.redact_value(response.json())
+        except ValueError:
+            body = self.redactor.redact(response.text[:2000])
+        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
+        cls = self._error_class_for(response.status_code)
+        error = cls(
+            message,
+            platform=self.platform,
+            method=method,
+            path=path,
+            status_code=response.status_code,
+            request_id=request_id,
+            body=body,
+        )
+        if isinstance(error, RateLimited):
+            error.retry_after = parse_retry_after(response.headers)
+        elif is_retryable_status(response.status_code):
+            # 503 may carry Retry-After too; keep it for the wait computation.
+            error.retry_after = parse_retry_after(response.headers)  # type: ignore[attr-defined]
+        return error
+
+    def _wait_seconds(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            return min(float(hint), self.retry.max_retry_after_seconds)
+        return self.retry.backoff_seconds(state.attempt_number, self._rng)
+
+    def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        what = f"HTTP {exc.status_code}" if isinstance(exc, APIError) else type(exc).__name__
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.warning(
+            "%s %s %s: %s; retrying in %.1f s (attempt %d of %d)", self.platform, method, path, what, wait,
+            state.attempt_number + 1, self.retry.max_attempts,
+        )
