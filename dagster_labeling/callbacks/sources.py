@@ -1,0 +1,128 @@
+"""Callback sources: the plug-in point that authenticates and identifies one platform's deliveries.
+
+A source is mounted by the receiver at ``POST /callbacks/{source.name}``. It answers two questions:
+
+* ``verify(headers, body)``: is this request really from the platform? Raise :class:`CallbackRejected`
+  otherwise. It gets the raw body bytes, so HMAC schemes (Standard Webhooks, used by Argilla) fit.
+* ``dedup_key(headers, payload)``: which deliveries are the same event? Redeliveries must map to the same
+  key; a different event must not.
+
+Adding a platform is one subclass. For example, a Standard Webhooks source (Argilla) would implement
+``verify`` as an HMAC-SHA256 over ``"{webhook-id}.{webhook-timestamp}.{body}"`` compared with
+``hmac.compare_digest`` against each ``v1,<sig>`` in ``webhook-signature`` (plus a timestamp tolerance),
+and ``dedup_key`` from the event content (``type`` + entity id + ``timestamp``), because Argilla does not
+guarantee the same ``webhook-id`` across retries.
+
+>>> src = ScaleCallbackSource("live-key")
+>>> src
+ScaleCallbackSource(name='scale', callback_auth_key='***')
+>>> src.verify({"scale-callback-auth": "live-key"}, b"{}")  # passes silently
+>>> src.verify({"scale-callback-auth": "nope"}, b"{}")
+Traceback (most recent call last):
+...
+dagster_labeling.callbacks.sources.CallbackRejected: 401: invalid scale-callback-auth header
+"""
+
+import hashlib
+import hmac
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = ["CallbackRejected", "CallbackSource", "ScaleCallbackSource", "canonical_json_sha256", "get_header"]
+
+
+class CallbackRejected(Exception):
+    """A delivery is refused with an HTTP status. ``reason`` is sent to the caller: never put a secret in it."""
+
+    def __init__(self, status_code: int, reason: str) -> None:
+        super().__init__(f"{status_code}: {reason}")
+        self.status_code = status_code
+        self.reason = reason
+
+
+def get_header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works for plain dicts and Starlette ``Headers`` alike."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lower = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lower:
+            return val
+    return None
+
+
+def canonical_json_sha256(payload: Any) -> str:
+    """Hex sha256 of the canonical JSON (sorted keys, compact, UTF-8) of ``payload``."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CallbackSource(ABC):
+    """Base class of a platform's callback source. Subclasses set ``name`` and implement both methods."""
+
+    name: str
+    #: Extra header names (lower case) never to persist, beyond the inbox's built-in credential filter.
+    secret_headers: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise :class:`CallbackRejected` (usually 401) unless the request is authentic."""
+
+    @abstractmethod
+    def dedup_key(self, headers: Mapping[str, str], payload: dict[str, Any]) -> str:
+        """A key equal for redeliveries of one event and different for different events.
+
+        May raise :class:`CallbackRejected` (400) when the payload lacks what identifies the event.
+        """
+
+
+class ScaleCallbackSource(CallbackSource):
+    """Scale AI task callbacks: static shared secret in the ``scale-callback-auth`` header.
+
+    Only a sha256 digest of the key is kept on the object, so the key cannot leak through ``repr``,
+    ``vars()``, pickling or tracebacks; the comparison is constant-time.
+    ``additional_keys`` accepts more valid keys (Scale's test-mode key, or a key being rotated in).
+
+    >>> src = ScaleCallbackSource("k")
+    >>> body = {"task_id": "t1", "task": {"task_id": "t1", "status": "completed"}, "response": {}}
+    >>> src.dedup_key({}, body).startswith("t1:")
+    True
+    """
+
+    HEADER: ClassVar[str] = "scale-callback-auth"
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"scale-callback-auth"})
+
+    def __init__(
+        self, callback_auth_key: str, *, name: str = "scale", additional_keys: tuple[str, ...] = ()
+    ) -> None:
+        keys = (callback_auth_key, *additional_keys)
+        if not all(isinstance(k, str) and k for k in keys):
+            raise ValueError("ScaleCallbackSource needs a non-empty callback auth key")
+        self.name = name
+        self._key_digests = tuple(hashlib.sha256(k.encode("utf-8")).digest() for k in keys)
+
+    def __repr__(self) -> str:
+        return f"ScaleCallbackSource(name={self.name!r}, callback_auth_key='***')"
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        given = get_header(headers, self.HEADER)
+        if not given:
+            raise CallbackRejected(401, f"missing {self.HEADER} header")
+        given_digest = hashlib.sha256(given.encode("utf-8")).digest()
+        ok = False
+        for digest in self._key_digests:  # check every key, so timing doesn't reveal which one matched
+            ok |= hmac.compare_digest(given_digest, digest)
+        if not ok:
+            raise CallbackRejected(401, f"invalid {self.HEADER} header")
+
+    def dedup_key(self, headers: Mapping[str, str], payload: dict[str, Any]) -> str:
+        task_id = payload.get("task_id")
+        if not task_id:
+            task = payload.get("task")
+            task_id = task.get("task_id") if isinstance(task, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise CallbackRejected(400, "callback body has no task_id")
+        return f"{task_id}:{canonical_json_sha256(payload)}"
