@@ -132,20 +132,27 @@ class CallbackInbox:
         payload_text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         headers_text = json.dumps(strip_sensitive_headers(received_headers), sort_keys=True)
         with self._connect() as conn:
+            # BEGIN IMMEDIATE takes the write lock first, so the existence check and the insert are atomic
+            # across threads and processes. (Checking first, instead of INSERT ... ON CONFLICT DO NOTHING,
+            # because with AUTOINCREMENT an ignored insert still burns a seq number.)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.execute(
-                    "INSERT INTO callback_events (source, dedup_key, received_at, payload, received_headers)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, dedup_key) DO NOTHING",
-                    (source, dedup_key, received_at.isoformat(), payload_text, headers_text),
-                )
-                inserted = cur.rowcount == 1
-                seq = cur.lastrowid
+                exists = conn.execute(
+                    "SELECT 1 FROM callback_events WHERE source = ? AND dedup_key = ?", (source, dedup_key)
+                ).fetchone()
+                seq: int | None = None
+                if exists is None:
+                    cur = conn.execute(
+                        "INSERT INTO callback_events"
+                        " (source, dedup_key, received_at, payload, received_headers) VALUES (?, ?, ?, ?, ?)",
+                        (source, dedup_key, received_at.isoformat(), payload_text, headers_text),
+                    )
+                    seq = cur.lastrowid
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        if not inserted or seq is None:
+        if seq is None:
             return None
         return InboxEvent(
             seq=seq,
