@@ -1,0 +1,58 @@
+"""Local emulators of the labeling platforms, for tests, demos and benchmarks.
+
+Each platform emulator speaks the real wire API (paths, auth, status codes, error bodies, pagination)
+with simulated, time-scaled progress, outbound callbacks and deterministic fault injection::
+
+    import scaleapi
+    from dagster_labeling.testing import EmulatorServer
+
+    with EmulatorServer() as server:
+        client = scaleapi.ScaleClient("emulator-key", api_instance_url=server.platform_url("scale") + "/v1")
+        client.create_project("demo", scaleapi.tasks.TaskType.Categorization)
+        server.platform("scale").complete_all()
+
+In pytest: ``pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]`` gives the
+``emulator_server`` and ``scale_emulator`` fixtures. From a shell: ``dagster-labeling emulate``.
+New platforms subclass :class:`PlatformEmulator` and call :func:`register_platform`.
+"""
+
+from dagster_labeling.testing.base import (
+    DEFAULT_API_KEY,
+    HTTPError,
+    LoggedRequest,
+    PlatformEmulator,
+    RawResponse,
+    Request,
+    RequestLog,
+    Router,
+    register_platform,
+    registered_platforms,
+)
+from dagster_labeling.testing.clock import Clock, ManualClock
+from dagster_labeling.testing.delivery import CallbackDispatcher, DeliveryAttempt
+from dagster_labeling.testing.faults import FAULT_KINDS, ConnectionDropped, FaultConfig, FaultInjector
+from dagster_labeling.testing.scale import ScaleEmulator
+from dagster_labeling.testing.server import EmulatorServer
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "FAULT_KINDS",
+    "CallbackDispatcher",
+    "Clock",
+    "ConnectionDropped",
+    "DeliveryAttempt",
+    "EmulatorServer",
+    "FaultConfig",
+    "FaultInjector",
+    "HTTPError",
+    "LoggedRequest",
+    "ManualClock",
+    "PlatformEmulator",
+    "RawResponse",
+    "Request",
+    "RequestLog",
+    "Router",
+    "ScaleEmulator",
+    "register_platform",
+    "registered_platforms",
+]

@@ -1,0 +1,294 @@
+"""The plug-in point for platform emulators: a raw-path router, request log, and the ``PlatformEmulator`` base."""
+
+import base64
+import inspect
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.delivery import CallbackDispatcher
+from dagster_labeling.testing.faults import Receive, Scope, Send
+
+DEFAULT_API_KEY = "emulator-key"
+
+
+class HTTPError(Exception):
+    """Raise from a handler to answer ``status`` with the platform's error body."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class RawResponse:
+    """Return from a handler for a non-JSON or non-200 answer."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoggedRequest:
+    """One request as a client sent it (Authorization redacted)."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        """The body parsed as JSON (None if empty)."""
+        return json.loads(self.body) if self.body else None
+
+
+class RequestLog:
+    """A bounded, thread-safe log of requests seen by one platform emulator."""
+
+    def __init__(self, maxlen: int = 20_000) -> None:
+        self._entries: deque[LoggedRequest] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def append(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
+        """Logged requests, optionally filtered by method and exact (raw, percent-encoded) path."""
+        with self._lock:
+            items = list(self._entries)
+        return [e for e in items if (method is None or e.method == method.upper()) and (path is None or e.path == path)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[LoggedRequest]:
+        return iter(self.entries())
+
+
+class Request:
+    """What a handler receives: decoded path params, multi-valued query, headers and the raw body."""
+
+    def __init__(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_items = query
+        self.headers = headers
+        self.body = body
+        self.path_params: dict[str, str] = {}
+
+    def q(self, name: str, default: str | None = None) -> str | None:
+        """Last value of a query parameter."""
+        value = default
+        for k, v in self.query_items:
+            if k == name:
+                value = v
+        return value
+
+    def q_all(self, name: str) -> list[str]:
+        """All values of a repeated query parameter."""
+        return [v for k, v in self.query_items if k == name]
+
+    def json(self) -> Any:
+        """The body as JSON; a 400 if it is not valid JSON."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HTTPError(400, f"Request body is not valid JSON: {exc}") from exc
+
+
+Handler = Callable[[Request], Any]
+
+
+class Router:
+    """Routes on the raw (percent-encoded) path: split on ``/`` first, then decode each segment.
+
+    Patterns look like ``/v1/batches/{name}/status``; ``%2F`` inside a name never splits it.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[int, list[tuple[str, tuple[str, ...], Handler]]] = {}
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        segments = tuple(pattern.strip("/").split("/"))
+        routes = self._routes.setdefault(len(segments), [])
+        routes.append((method.upper(), segments, handler))
+        routes.sort(key=lambda r: sum(s.startswith("{") for s in r[1]))
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add`."""
+
+        def deco(fn: Handler) -> Handler:
+            self.add(method, pattern, fn)
+            return fn
+
+        return deco
+
+    def match(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]]:
+        parts = [unquote(p) for p in raw_path.strip("/").split("/")]
+        path_matched = False
+        for m, segments, handler in self._routes.get(len(parts), []):
+            params: dict[str, str] = {}
+            for seg, part in zip(segments, parts, strict=True):
+                if seg.startswith("{"):
+                    params[seg[1:-1]] = part
+                elif seg != part:
+                    break
+            else:
+                if m == method:
+                    return handler, params
+                path_matched = True
+        if path_matched:
+            raise HTTPError(405, f"Method {method} not allowed on {raw_path}")
+        raise HTTPError(404, f"No route for {method} {raw_path}")
+
+
+def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        if name == "authorization":
+            scheme = value.split(" ", 1)[0]
+            value = f"{scheme} <redacted>"
+        headers[name] = value
+    return headers
+
+
+def parse_auth_key(authorization: str | None) -> str | None:
+    """The API key from ``Basic base64(key:)`` or ``Bearer key``; None if absent or malformed."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip() or None
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[0]
+    return None
+
+
+class PlatformEmulator:
+    """Base class of one platform's emulator, mounted by :class:`EmulatorServer` under ``/{name}``.
+
+    Subclasses set ``name``, register handlers on ``self.router`` in ``__init__``, and override
+    :meth:`reset`, :meth:`tick` and :meth:`error_body`. Handlers are plain functions (or coroutines)
+    taking a :class:`Request` and returning JSON-able data (answered with 200) or a
+    :class:`RawResponse`, or raising :class:`HTTPError`. Handlers of one platform run under
+    ``self.lock`` so that ticks and test introspection see consistent state.
+    """
+
+    name: str = "platform"
+
+    def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None) -> None:
+        self.api_key = api_key
+        self.clock = clock or Clock()
+        self.router = Router()
+        self.request_log = RequestLog()
+        self.lock = threading.RLock()
+        self.callbacks = CallbackDispatcher(self.clock)
+
+    # -- hooks -----------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all state (called between tests)."""
+        self.request_log.clear()
+
+    def tick(self, now: float) -> None:
+        """Advance time-based progress to ``now`` (epoch seconds); called by the server's ticker."""
+
+    def error_body(self, status: int, message: str) -> bytes:
+        """The platform's JSON error body."""
+        return json.dumps({"status_code": status, "error": message}).encode()
+
+    def authenticate(self, request: Request) -> None:
+        """Raise ``HTTPError(401)`` unless the request carries the API key (Basic ``key:`` or Bearer)."""
+        if parse_auth_key(request.headers.get("authorization")) != self.api_key:
+            raise HTTPError(401, "Unauthorized: please provide a valid API key")
+
+    def close(self) -> None:
+        """Stop background work (callback deliveries)."""
+        self.callbacks.close()
+
+    # -- ASGI ------------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+        root = scope.get("root_path", "")
+        if root and raw_path.startswith(root):
+            raw_path = raw_path[len(root) :] or "/"
+        method = scope["method"]
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        headers = redact_headers(scope.get("headers", []))
+        self.request_log.append(LoggedRequest(method, raw_path, query_string, headers, body, time.time()))
+        full_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request = Request(method, raw_path, parse_qsl(query_string, keep_blank_values=True), full_headers, body)
+        status, payload, extra = 200, b"", {"content-type": "application/json"}
+        try:
+            self.authenticate(request)
+            handler, params = self.router.match(method, raw_path)
+            request.path_params = params
+            if inspect.iscoroutinefunction(handler):
+                result = await handler(request)
+            else:
+                with self.lock:
+                    result = handler(request)
+            if isinstance(result, RawResponse):
+                status, payload = result.status, result.body
+                extra = {**extra, **result.headers}
+            else:
+                payload = json.dumps(result, separators=(",", ":")).encode()
+        except HTTPError as err:
+            status, payload = err.status, self.error_body(err.status, err.message)
+            extra = {**extra, **err.headers}
+        headers_out = [(k.encode(), v.encode()) for k, v in extra.items()]
+        headers_out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
+        await send({"type": "http.response.body", "body": payload})
+
+
+PlatformFactory = Callable[..., PlatformEmulator]
+_REGISTRY: dict[str, PlatformFactory] = {}
+
+
+def register_platform(name: str, factory: PlatformFactory) -> None:
+    """Register a platform emulator; ``factory(api_key=..., clock=...)`` builds it for a server.
+
+    Registered platforms are mounted by default by :class:`EmulatorServer` under ``/{name}``.
+    """
+    _REGISTRY[name] = factory
+
+
+def registered_platforms() -> dict[str, PlatformFactory]:
+    """The registered platform factories by name."""
+    return dict(_REGISTRY)

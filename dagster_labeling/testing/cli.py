@@ -1,0 +1,60 @@
+"""``dagster-labeling emulate`` / ``python -m dagster_labeling.testing``: run the emulators on localhost."""
+
+import os
+import time
+
+import click
+
+from dagster_labeling.testing.base import DEFAULT_API_KEY
+from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.faults import FaultConfig
+from dagster_labeling.testing.server import EmulatorServer
+
+API_KEY_ENV = "DAGSTER_LABELING_EMULATOR_KEY"
+
+
+@click.command("emulate")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--latency-ms", default=0.0, type=float, help="Simulated latency added to every request.")
+@click.option("--time-scale", default=1.0, type=float, help="Multiply simulated durations by this.")
+@click.option("--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests faulted.")
+@click.option("--fault-seed", default=0, type=int, help="Seed of the fault sequence.")
+@click.option("--api-key", default=None, help=f"Accepted API key (default: ${API_KEY_ENV}, else '{DEFAULT_API_KEY}').")
+@click.option("--scale-callback-key", default=None, help="Value of the scale-callback-auth header.")
+def emulate_command(
+    host: str,
+    port: int,
+    latency_ms: float,
+    time_scale: float,
+    fault_rate: float,
+    fault_seed: int,
+    api_key: str | None,
+    scale_callback_key: str | None,
+) -> None:
+    """Run the platform emulators (Scale AI, …) until Ctrl-C."""
+    key = api_key or os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
+    faults = FaultConfig(rate=fault_rate, seed=fault_seed, latency_seconds=latency_ms / 1000.0)
+    scale_options = {"callback_auth_key": scale_callback_key} if scale_callback_key else {}
+    server = EmulatorServer(
+        host=host,
+        port=port,
+        api_key=key,
+        clock=Clock(time_scale=time_scale),
+        platform_options={"scale": scale_options},
+    )
+    for name in server.platforms:
+        server.set_faults(name, faults)
+    server.start()
+    try:
+        click.echo(f"Emulator listening on {server.url} (API key: {key})")
+        for name in server.platforms:
+            suffix = "/v1" if name == "scale" else ""
+            click.echo(f"  {name}: {server.platform_url(name)}{suffix}")
+        click.echo("Press Ctrl-C to stop.", nl=True)
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.stop()

@@ -1,0 +1,68 @@
+"""Pytest fixtures for the emulators: enable with ``pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]``.
+
+* ``emulator_server``: one :class:`EmulatorServer` on 127.0.0.1 for the whole session.
+* ``scale_emulator``: a :class:`ScaleEmulatorHandle` with fresh Scale state and no faults.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from dagster_labeling.testing.base import RequestLog
+from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.faults import FaultConfig
+from dagster_labeling.testing.scale import ScaleEmulator
+from dagster_labeling.testing.server import EmulatorServer
+
+
+@dataclass
+class ScaleEmulatorHandle:
+    """What ``scale_emulator`` yields: URLs and key for the SDK, the state, faults and the log."""
+
+    server: EmulatorServer
+    state: ScaleEmulator
+
+    @property
+    def base_url(self) -> str:
+        """The v1 base URL: ``scaleapi.ScaleClient(api_key, api_instance_url=base_url)``."""
+        return f"{self.server.platform_url('scale')}/v1"
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def clock(self) -> Clock:
+        return self.state.clock
+
+    @property
+    def request_log(self) -> RequestLog:
+        return self.state.request_log
+
+    def set_faults(self, config: FaultConfig | None = None, **kwargs: Any) -> FaultConfig:
+        """Inject faults into Scale requests (a FaultConfig or its keyword arguments)."""
+        return self.server.set_faults("scale", config, **kwargs)
+
+    def fault_counters(self) -> dict[str, int]:
+        return self.server.fault_counters("scale")
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """A running :class:`EmulatorServer` (all registered platforms) on 127.0.0.1, free port."""
+    with EmulatorServer(host="127.0.0.1", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def scale_emulator(emulator_server: EmulatorServer) -> Iterator[ScaleEmulatorHandle]:
+    """The session server's Scale emulator, reset (state, faults, log) before and after the test."""
+    emulator_server.reset("scale")
+    state = emulator_server.platform("scale")
+    assert isinstance(state, ScaleEmulator)
+    defaults = (state.task_duration_seconds, state.task_duration_jitter, state.error_rate, state.require_finalize)
+    yield ScaleEmulatorHandle(emulator_server, state)
+    (state.task_duration_seconds, state.task_duration_jitter, state.error_rate, state.require_finalize) = defaults
+    emulator_server.reset("scale")
