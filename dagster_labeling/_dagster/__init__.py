@@ -1,0 +1,1 @@
+"""Dagster-facing pieces shared by every platform: resource config, waiting, metadata, naming."""

@@ -1,0 +1,201 @@
+"""DataFrame ↔ Scale batch logic shared by the asset factories and the ops (no Dagster imports).
+
+A DataFrame row becomes one task whose ``unique_id`` is ``<batch name>/<row key>``, so a retry, a re-run
+or a backfill of the same partition never creates a task twice.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from dagster_labeling._core import BulkProgress, BulkResult, InvalidInput
+from dagster_labeling.scale.client import ScaleClient
+from dagster_labeling.scale.models import Task
+
+RowToPayload = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+SUBMISSION_COLUMNS = ["row_key", "task_id", "unique_id", "batch_name", "status", "error"]
+AUDITED_REVIEW_STATUSES = frozenset({"accepted", "fixed"})
+
+
+def _native(value: Any) -> Any:
+    """A JSON-friendly Python value from a pandas/numpy cell (NaN/NaT → None)."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def unique_id_for(batch_name: str, row_key: str) -> str:
+    return f"{batch_name}/{row_key}"
+
+
+@dataclass(frozen=True)
+class TaskMapping:
+    """How a DataFrame row becomes a task payload.
+
+    ``columns`` maps payload fields to DataFrame columns; ``static`` adds constant fields (instruction,
+    categories, …); ``row_to_payload`` computes fields from the whole row. Later ones win.
+    """
+
+    row_key_column: str
+    columns: Mapping[str, str] = field(default_factory=dict)
+    static: Mapping[str, Any] = field(default_factory=dict)
+    row_to_payload: RowToPayload | None = None
+
+    def __post_init__(self) -> None:
+        if not self.columns and self.row_to_payload is None and not self.static:
+            raise InvalidInput(
+                "Give payload_columns (payload field -> column), row_to_payload (row -> payload), or both.",
+                field="payload_columns",
+            )
+
+    def payloads(self, rows: pd.DataFrame, *, where: str) -> list[tuple[str, dict[str, Any]]]:
+        """(row key, payload) per row; raises :class:`InvalidInput` naming what is wrong and how to fix it."""
+        if not isinstance(rows, pd.DataFrame):
+            raise InvalidInput(f"{where}: expected a pandas DataFrame upstream, got {type(rows).__name__}.")
+        needed = [self.row_key_column, *self.columns.values()]
+        missing = [c for c in dict.fromkeys(needed) if c not in rows.columns]
+        if missing:
+            raise InvalidInput(
+                f"{where}: column(s) {missing} not in the upstream DataFrame (columns: {list(rows.columns)}). "
+                "Fix payload_columns / row_key_column, or add the columns upstream.",
+                field="payload_columns" if self.row_key_column not in missing else "row_key_column",
+            )
+        keys = rows[self.row_key_column]
+        if keys.isna().any():
+            raise InvalidInput(
+                f"{where}: {int(keys.isna().sum())} row(s) have no value in the row key column "
+                f"{self.row_key_column!r}; every row needs a stable key (it becomes the task's unique_id).",
+                field="row_key_column",
+            )
+        dupes = keys.astype(str)[keys.astype(str).duplicated()].unique().tolist()
+        if dupes:
+            raise InvalidInput(
+                f"{where}: duplicate row keys in {self.row_key_column!r}: {dupes[:5]}. The row key must be unique "
+                "(it becomes the task's unique_id); de-duplicate upstream or choose another key column.",
+                field="row_key_column",
+            )
+        out: list[tuple[str, dict[str, Any]]] = []
+        for record in rows.to_dict(orient="records"):
+            row = {str(k): _native(v) for k, v in record.items()}
+            payload: dict[str, Any] = dict(self.static)
+            payload.update({f: row[c] for f, c in self.columns.items()})
+            if self.row_to_payload is not None:
+                payload.update(self.row_to_payload(row))
+            out.append((str(row[self.row_key_column]), payload))
+        return out
+
+
+@dataclass
+class BatchSubmission:
+    """What submitting a DataFrame to a batch did."""
+
+    batch_name: str
+    batch_url: str
+    batch_created: bool
+    result: BulkResult[Task]
+    row_keys: list[str]
+
+    def frame(self, statuses: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """One row per input row: key, task id, unique_id, batch, status (refreshed if given), error."""
+        records = []
+        succeeded = self.result.succeeded
+        for key in self.row_keys:
+            uid = unique_id_for(self.batch_name, key)
+            task = succeeded.get(uid)
+            failure = self.result.failures.get(uid)
+            status = "failed" if task is None else (statuses or {}).get(task.task_id, task.status or "pending")
+            records.append({
+                "row_key": key,
+                "task_id": task.task_id if task else None,
+                "unique_id": uid,
+                "batch_name": self.batch_name,
+                "status": status,
+                "error": failure.message if failure else None,
+            })
+        return pd.DataFrame.from_records(records, columns=SUBMISSION_COLUMNS)
+
+
+def submit_rows_to_batch(
+    client: ScaleClient,
+    *,
+    project: str,
+    batch_name: str,
+    task_type: str,
+    payloads: list[tuple[str, dict[str, Any]]],
+    callback_url: str | None = None,
+    batch_callback: str = "",
+    batch_metadata: Mapping[str, Any] | None = None,
+    on_progress: Callable[[BulkProgress], None] | None = None,
+) -> BatchSubmission:
+    """Create or reuse the batch, then create the missing tasks (resuming past ones)."""
+    batch, created = client.get_or_create_batch(project, batch_name, callback=batch_callback,
+                                                metadata=dict(batch_metadata or {}))
+    keyed = []
+    for key, payload in payloads:
+        body = dict(payload)
+        if callback_url and "callback_url" not in body:
+            body["callback_url"] = callback_url
+        keyed.append((unique_id_for(batch_name, key), body))
+    result = client.create_tasks(task_type, keyed, batch=batch_name, project=project,
+                                 resume=not created, on_progress=on_progress)
+    return BatchSubmission(batch.name, client.batch_url(batch.name), created, result, [k for k, _ in payloads])
+
+
+def batch_tasks(client: ScaleClient, batch_name: str, project: str | None = None) -> list[Task]:
+    return list(client.get_tasks(batch=batch_name, project=project))
+
+
+def status_counts(statuses: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(Counter(statuses.fillna("unknown")).items())}
+
+
+def is_audited(task: Task) -> bool:
+    return (task.customer_review_status or "").lower() in AUDITED_REVIEW_STATUSES or bool(task.audits)
+
+
+def responses_frame(tasks_by_key: Mapping[str, Task | None]) -> pd.DataFrame:
+    """One row per row key: task id, status, review, audited, and the response flattened to columns."""
+    base = []
+    responses = []
+    for key, task in tasks_by_key.items():
+        base.append({
+            "row_key": key,
+            "task_id": task.task_id if task else None,
+            "status": task.status if task else "missing",
+            "completed_at": task.completed_at if task else None,
+            "review_status": task.customer_review_status if task else None,
+            "audited": is_audited(task) if task else False,
+        })
+        resp = task.response if task is not None else None
+        responses.append(resp if isinstance(resp, dict) else ({"value": resp} if resp is not None else {}))
+    frame = pd.DataFrame.from_records(base, columns=["row_key", "task_id", "status", "completed_at",
+                                                     "review_status", "audited"])
+    if any(responses):
+        flat = pd.json_normalize(responses, sep=".")
+        flat.columns = [f"response.{c}" for c in flat.columns]
+        frame = pd.concat([frame, flat], axis=1)
+    return frame
+
+
+def collect_responses(client: ScaleClient, submissions: pd.DataFrame, project: str | None = None) -> pd.DataFrame:
+    """Fetch the tasks of the batches named in a submission frame and flatten their responses."""
+    tasks_by_uid: dict[str, Task] = {}
+    for batch_name in submissions["batch_name"].dropna().unique():
+        for task in client.get_tasks(batch=str(batch_name), project=project):
+            if task.unique_id:
+                tasks_by_uid[task.unique_id] = task
+    by_key = {str(row.row_key): tasks_by_uid.get(str(row.unique_id)) for row in submissions.itertuples()}
+    return responses_frame(by_key)
