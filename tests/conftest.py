@@ -1,0 +1,1 @@
+pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]
