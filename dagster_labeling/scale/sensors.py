@@ -91,7 +91,9 @@ def build_scale_batch_completion_sensor(
         required_resource_keys={resource_key},
         description=f"Requests a run when a Scale batch of project {project!r} completes.",
     )
-    def _scale_batch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def _scale_batch_sensor(
+        context: dg.SensorEvaluationContext, **_resources: Any  # direct invocation passes resources by key
+    ) -> dg.SensorResult | dg.SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
         now = dt.datetime.now(dt.timezone.utc)
         since = state.get("since") or _iso(now - dt.timedelta(seconds=lookback_seconds))
@@ -100,7 +102,7 @@ def build_scale_batch_completion_sensor(
         newest = since
         touched: dict[str, None] = dict.fromkeys(carried)
         with scale.get_client() as client:
-            for task in client.get_tasks(project=project, updated_after=since, limited_response=True,
+            for task in client.get_tasks(project=project, updated_after=since,
                                          include_attachment_url=False):
                 updated = task.updated_at or task.completed_at
                 if updated and updated > newest:

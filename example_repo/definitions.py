@@ -1,0 +1,132 @@
+"""The example pipeline's Dagster definitions.
+
+``raw_reviews`` (daily partitions) → ``review_sentiment_batch`` (a Scale batch, one categorization task
+per review) → ``review_sentiment_labels`` (the responses, with a completion check) → ``label_summary``.
+Completion is handed to the ``scale_batch_completed`` sensor; task callbacks delivered to the callbacks
+receiver drive ``scale_task_callbacks``.
+
+Configuration comes from the environment: ``SCALE_API_KEY`` (read at run time through ``dg.EnvVar``),
+``SCALE_BASE_URL`` (default: the real API; the demo points it at the emulator) and
+``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
+"""
+
+import os
+
+import pandas as pd
+
+import dagster as dg
+from dagster_labeling.scale import (
+    ScaleDuplicateResource,
+    ScaleResource,
+    TaskType,
+    build_scale_batch_asset,
+    build_scale_batch_completion_sensor,
+    build_scale_responses_asset,
+    build_scale_task_callback_sensor,
+)
+from dagster_labeling.scale.client import DEFAULT_BASE_URL
+from example_repo.data import reviews_for_day
+
+SCALE_PROJECT = "review-sentiment"
+CATEGORIES = ["positive", "negative", "neutral"]
+daily = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+
+
+@dg.asset(group_name="scale", kinds={"scale"})
+def review_sentiment_project(context: dg.AssetExecutionContext, scale: ScaleResource) -> dg.MaterializeResult:
+    """The Scale project the review batches belong to (created once, then reused)."""
+    with scale.get_client() as client:
+        try:
+            project = client.create_project(SCALE_PROJECT, TaskType.Categorization,
+                                            params={"instruction": "What is the sentiment of this review?"})
+            context.log.info(f"Created Scale project {project.name}")
+        except ScaleDuplicateResource:
+            project = client.get_project(SCALE_PROJECT)
+    return dg.MaterializeResult(metadata={"scale/project": project.name, "scale/type": project.type})
+
+
+@dg.asset(partitions_def=daily, group_name="scale", kinds={"pandas"}, deps=[review_sentiment_project])
+def raw_reviews(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    """The day's product reviews (synthetic and deterministic in this example)."""
+    frame = reviews_for_day(context.partition_key)
+    context.add_output_metadata({"dagster/row_count": len(frame)})
+    return frame
+
+
+review_sentiment_batch = build_scale_batch_asset(
+    name="review_sentiment_batch",
+    upstream=raw_reviews,
+    project=SCALE_PROJECT,
+    task_type=TaskType.Categorization,
+    row_key_column="review_id",
+    payload_columns={"attachment": "text"},
+    static_payload={
+        "instruction": "What is the sentiment of this product review?",
+        "attachment_type": "text",
+        "categories": CATEGORIES,
+    },
+    row_to_payload=lambda row: {"metadata": {"product": row["product"], "stars": row["stars"]}},
+    callback_url=os.environ.get("SCALE_CALLBACK_URL"),
+    partitions_def=daily,
+    wait_for_completion=False,  # the sensor picks completion up; run config can ask to wait
+    group_name="scale",
+    pool="scale_api",
+)
+
+review_sentiment_labels = build_scale_responses_asset(
+    name="review_sentiment_labels",
+    batch_asset=review_sentiment_batch,
+    project=SCALE_PROJECT,
+    min_completed_share=0.95,
+    group_name="scale",
+)
+
+
+@dg.asset(partitions_def=daily, group_name="scale", kinds={"pandas"})
+def label_summary(review_sentiment_labels: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Label distribution of the day, with the share of tasks completed."""
+    column = "response.category"
+    labels = review_sentiment_labels.get(column, pd.Series(dtype=object)).fillna("unlabeled")
+    summary = labels.value_counts().rename_axis("label").reset_index(name="count")
+    return dg.Output(summary, metadata={
+        "dagster/row_count": len(summary),
+        "label_distribution": dg.MetadataValue.json(dict(zip(summary["label"], map(int, summary["count"])))),
+    })
+
+
+labels_job = dg.define_asset_job("scale_labels_job", selection=[review_sentiment_labels, label_summary])
+
+
+@dg.op
+def record_task_callback(context: dg.OpExecutionContext) -> None:
+    """Log the task a Scale callback was about (a real pipeline would write it somewhere)."""
+    context.log.info(f"Scale task completed: {context.run.tags.get('dagster-labeling/scale-task')}")
+
+
+@dg.job
+def scale_task_callback_job() -> None:
+    record_task_callback()
+
+
+defs = dg.Definitions(
+    assets=[review_sentiment_project, raw_reviews, review_sentiment_batch, review_sentiment_labels, label_summary],
+    jobs=[labels_job, scale_task_callback_job],
+    sensors=[
+        build_scale_batch_completion_sensor(
+            name="scale_batch_completed", project=SCALE_PROJECT, target=labels_job,
+            batch_asset=review_sentiment_batch, minimum_interval_seconds=30,
+        ),
+        build_scale_task_callback_sensor(
+            name="scale_task_callbacks",
+            inbox_path=os.environ.get("DAGSTER_LABELING_INBOX", ".demo/inbox.db"),
+            job=scale_task_callback_job,
+        ),
+    ],
+    resources={
+        "scale": ScaleResource(
+            api_key=dg.EnvVar("SCALE_API_KEY"),
+            base_url=os.environ.get("SCALE_BASE_URL", DEFAULT_BASE_URL),
+            dashboard_url=os.environ.get("SCALE_DASHBOARD_URL", "https://dashboard.scale.com"),
+        ),
+    },
+)
