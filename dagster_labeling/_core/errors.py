@@ -27,6 +27,15 @@ class ConnectionFailed(LabelingError):
         self.platform, self.method, self.path, self.attempts = platform, method, path, attempts
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only fields: the default Exception pickling can't rebuild it
+        return (_rebuild_connection_failed, (type(self), str(self), self.platform, self.method, self.path,
+                                             self.attempts))
+
+
+def _rebuild_connection_failed(cls: type[ConnectionFailed], message: str, platform: str, method: str, path: str,
+                               attempts: int) -> ConnectionFailed:
+    return cls(message, platform=platform, method=method, path=path, attempts=attempts)
+
 
 class APIError(LabelingError):
     """The platform answered with an error status."""
@@ -60,6 +69,8 @@ class APIError(LabelingError):
             _rebuild_api_error,
             (type(self), self.message, self.platform, self.method, self.path, self.status_code,
              self.request_id, self.body),
+            # Extra attributes set after construction (RateLimited/ServerError ``retry_after``) travel too.
+            dict(self.__dict__),
         )
 
 

@@ -36,7 +36,11 @@ class JobState(str, enum.Enum):
         """Map a vendor status (case-insensitive); an unknown one is UNKNOWN, never an error."""
         if raw is None:
             return cls.UNKNOWN
-        return mapping.get(str(raw).lower(), cls.UNKNOWN)
+        key = str(raw).lower()
+        if key in mapping:
+            return mapping[key]
+        # Case-insensitive on the mapping's side too (a platform may spell its table in upper case).
+        return next((state for name, state in mapping.items() if str(name).lower() == key), cls.UNKNOWN)
 
 
 @dataclass(frozen=True)

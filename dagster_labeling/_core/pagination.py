@@ -21,6 +21,8 @@ def paginate(fetch: Callable[[C | None], tuple[Sequence[T], C | None]], *, limit
     yielded = 0
     seen: set[object] = set()
     while True:
+        if limit is not None and yielded >= limit:
+            return  # don't fetch a page nobody will read
         items, next_cursor = fetch(cursor)
         for item in items:
             if limit is not None and yielded >= limit:

@@ -237,6 +237,8 @@ class HttpTransport:
 
     def error_from_response(self, method: str, path: str, response: httpx.Response) -> APIError:
         """The typed error for an error answer, with the vendor's message and no secret."""
+        # Redact the body before anything truncates it: a secret cut in half would not be recognized.
+        response = self._redacted_response(response)
         message = self.redactor.redact(self._error_message_for(response))
         try:
             body = self.redactor.redact_value(response.json())
@@ -259,6 +261,22 @@ class HttpTransport:
             # 503 may carry Retry-After too; keep it for the wait computation.
             error.retry_after = parse_retry_after(response.headers)  # type: ignore[attr-defined]
         return error
+
+    def _redacted_response(self, response: httpx.Response) -> httpx.Response:
+        """The response itself if its body carries no secret, else a copy whose body is redacted."""
+        text = response.text
+        clean = self.redactor.redact(text)
+        if clean == text:
+            return response
+        encoding = response.encoding or "utf-8"
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        try:
+            request: httpx.Request | None = response.request
+        except RuntimeError:  # a Response built by hand has no request
+            request = None
+        return httpx.Response(response.status_code, headers=headers,
+                              content=clean.encode(encoding, errors="replace"), request=request)
 
     def _wait_seconds(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
