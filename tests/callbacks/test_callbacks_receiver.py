@@ -299,3 +299,23 @@ def test_a_new_platform_is_one_small_subclass(inbox):
     assert event.received_headers["webhook-timestamp"] == "1700000000"
     assert "webhook-signature" not in event.received_headers
     assert inbox.read(0, 10, source="scale") == []
+
+
+def test_a_source_can_declare_extra_secret_headers(inbox):
+    class TokenSource(CallbackSource):
+        name = "tok"
+        secret_headers = frozenset({"x-hmac"})  # matches none of the inbox's built-in markers
+
+        def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+            if headers.get("x-hmac") != "expected-value":
+                raise CallbackRejected(401, "bad x-hmac")
+
+        def dedup_key(self, headers: Mapping[str, str], payload: dict[str, Any]) -> str:
+            return str(payload["id"])
+
+    post = make_poster(build_callback_app(inbox, [TokenSource()]))
+    r = post("/callbacks/tok", json={"id": 1}, headers={"x-hmac": "expected-value", "x-request-id": "rq1"})
+    assert r.status_code == 200
+    [event] = inbox.read(0, 10)
+    assert "x-hmac" not in event.received_headers
+    assert event.received_headers["x-request-id"] == "rq1"
