@@ -152,9 +152,9 @@ class CallbackDispatcher:
         except Exception as exc:  # connection errors, timeouts: retried
             error = repr(exc)
         ok = status is not None and 200 <= status < 300
-        self.attempts.append(DeliveryAttempt(item.url, item.attempt, status, error))
         done = ok or item.attempt >= self.max_attempts
         with self._cond:
+            self.attempts.append(DeliveryAttempt(item.url, item.attempt, status, error))
             if not done and not self._closed:
                 delay = min(self.backoff_seconds * 2 ** (item.attempt - 1), self.max_backoff_seconds)
                 item.attempt += 1

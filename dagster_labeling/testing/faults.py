@@ -145,6 +145,9 @@ class FaultInjector:
             await asyncio.sleep(cfg.slow_seconds)
             await self.app(scope, receive, send)
         elif kind == "drop_before":
+            # read the request first: closing with unread bytes would make the kernel send a RST
+            while (await receive()).get("more_body"):
+                pass
             await self._drop(send, 200, [(b"content-type", b"application/json")], b'{"status_code": 200}')
         else:  # drop_after: process and commit fully, then break the response
             captured: list[Message] = []
