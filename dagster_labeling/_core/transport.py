@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from dagster_labeling import __version__
 from dagster_labeling._core.errors import (
@@ -196,7 +196,7 @@ class HttpTransport:
             return isinstance(exc, httpx.TransportError) and safe_to_repeat
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts) | stop_after_delay(self.retry.total_timeout_seconds),
+            stop=stop_after_attempt(self.retry.max_attempts) | stop_before_delay(self.retry.total_timeout_seconds),
             wait=self._wait_seconds,
             retry=retry_if_exception(should_retry),
             sleep=self._sleep,

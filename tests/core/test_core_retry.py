@@ -147,9 +147,10 @@ def test_total_time_bound(make_transport, monkeypatch):
     policy = RetryPolicy(max_attempts=50, total_timeout_seconds=10)
     with pytest.raises(RateLimited):
         make_transport(script, sleep=sleep, retry=policy).request("GET", "items")
-    # attempts at t=0, 4, 8 are retried; the one at t=12 is past the 10 s bound.
-    assert len(script.requests) == 4
-    assert sleep.calls == [4.0, 4.0, 4.0]
+    # attempts at t=0 and 4 are retried; sleeping after the one at t=8 would end past the 10 s bound, so
+    # it is the last (stop_before_delay never sleeps beyond total_timeout_seconds).
+    assert len(script.requests) == 3
+    assert sleep.calls == [4.0, 4.0]
 
 
 def test_backoff_grows_exponentially_with_equal_jitter():
