@@ -1,4 +1,11 @@
-"""Data-labeling and model-tuning platforms as first-class Dagster citizens."""
+"""Data-labeling and model-tuning platforms as first-class Dagster citizens.
+
+Platforms live in subpackages (``dagster_labeling.scale``, …); the shared error classes are here:
+
+>>> import dagster_labeling
+>>> issubclass(dagster_labeling.NotFound, dagster_labeling.LabelingError)
+True
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -7,4 +14,25 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+from dagster_labeling._core.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    InvalidInput,
+    JobFailed,
+    JobTimeout,
+    LabelingError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
+from dagster_labeling._core.jobs import JobState, JobStatus, WaitOptions
+from dagster_labeling._core.retry import RetryPolicy
+
+__all__ = [
+    "APIError", "BadRequest", "Conflict", "ConnectionFailed", "InvalidInput", "JobFailed", "JobState", "JobStatus",
+    "JobTimeout", "LabelingError", "NotFound", "RateLimited", "RetryPolicy", "ServerError", "Unauthorized",
+    "WaitOptions", "__version__",
+]
