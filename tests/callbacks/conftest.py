@@ -3,9 +3,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from callbacks_helpers import SCALE_KEY, make_poster
 
 from dagster_labeling.callbacks import CallbackInbox, ScaleCallbackSource, build_callback_app
+
+from .callbacks_helpers import SCALE_KEY, make_poster
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ import sys
 import time
 
 import httpx
-from callbacks_helpers import SCALE_KEY, scale_body
 from click.testing import CliRunner
 
 from dagster_labeling.callbacks import CallbackInbox
 from dagster_labeling.callbacks.cli import callbacks_group
+
+from .callbacks_helpers import SCALE_KEY, scale_body
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from callbacks_helpers import AUTH, SCALE_KEY, make_poster, scale_body
 
 from dagster_labeling.callbacks import (
     CallbackInbox,
@@ -18,6 +17,8 @@ from dagster_labeling.callbacks import (
     ScaleCallbackSource,
     build_callback_app,
 )
+
+from .callbacks_helpers import AUTH, SCALE_KEY, make_poster, scale_body
 
 
 def test_good_callback_is_stored_and_acknowledged(post, inbox):
