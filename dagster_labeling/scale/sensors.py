@@ -18,6 +18,7 @@ BATCH_TAG = "dagster-labeling/scale-batch"
 TASK_TAG = "dagster-labeling/scale-task"
 TASK_BATCH_TAG = "dagster-labeling/scale-task-batch"  # not BATCH_TAG: a task run does not handle its batch
 CURSOR_OVERLAP = dt.timedelta(seconds=2)
+MAX_DONE_IN_CURSOR = 500
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -98,6 +99,9 @@ def build_scale_batch_completion_sensor(
         now = dt.datetime.now(dt.timezone.utc)
         since = state.get("since") or _iso(now - dt.timedelta(seconds=lookback_seconds))
         carried: list[str] = state.get("carry", [])
+        # Batches already requested (or found handled): the cursor overlap re-reads their last tasks.
+        done_before: list[str] = state.get("done", [])
+        seen = set(done_before)
         scale: ScaleResource = getattr(context.resources, resource_key)
         newest = since
         touched: dict[str, None] = dict.fromkeys(carried)
@@ -107,15 +111,17 @@ def build_scale_batch_completion_sensor(
                 updated = task.updated_at or task.completed_at
                 if updated and updated > newest:
                     newest = updated
-                if task.batch and belongs(task.batch)[0]:
+                if task.batch and task.batch not in seen and belongs(task.batch)[0]:
                     touched.setdefault(task.batch, None)
             candidates = list(touched)
             now_batches, carry = candidates[:max_batches_per_tick], candidates[max_batches_per_tick:]
             requests: list[dg.RunRequest] = []
+            finished: list[str] = []
             for batch_name in now_batches:
                 counts = client.batch_status(batch_name)
                 if counts.status != "completed":
                     continue
+                finished.append(batch_name)  # a completed batch takes no new tasks: never request it again
                 _, partition = belongs(batch_name)
                 if _already_handled_by_dagster(context.instance, batch_name, batch_asset, partition):
                     context.log.info(f"Scale batch {batch_name} completed; a Dagster run already handled it")
@@ -128,7 +134,7 @@ def build_scale_batch_completion_sensor(
         # Re-read a small overlap next time: a task updated in the same instant is not missed (run keys dedup).
         newest_dt = dt.datetime.fromisoformat(newest.replace("Z", "+00:00"))
         cursor = json.dumps({"since": _iso(newest_dt - CURSOR_OVERLAP) if newest != since else since,
-                             "carry": carry})
+                             "carry": carry, "done": (done_before + finished)[-MAX_DONE_IN_CURSOR:]})
         if not requests:
             return dg.SensorResult(skip_reason=f"{len(now_batches)} batch(es) checked, none newly completed",
                                    cursor=cursor)
