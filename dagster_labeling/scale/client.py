@@ -368,8 +368,9 @@ class ScaleClient:
         query = self._task_query(project, batch, task_type, status, review_status, unique_id, completed_after,
                                  completed_before, updated_after, updated_before, created_after, created_before,
                                  tags)
-        query.update(include_attachment_url=include_attachment_url, limited_response=limited_response,
-                     limit=page_size)
+        # As scaleapi: limited_response only when true (never ``limited_response=False``).
+        query.update(include_attachment_url=include_attachment_url,
+                     limited_response=True if limited_response else None, limit=page_size)
 
         def fetch(token: str | None) -> tuple[list[Task], str | None]:
             page = self.tasks_page(**query, next_token=token)
@@ -387,7 +388,9 @@ class ScaleClient:
             filters.get("completed_before"), filters.get("updated_after"), filters.get("updated_before"),
             filters.get("created_after"), filters.get("created_before"), filters.get("tags"),
         )
-        return self.tasks_page(**query, limit=1).total
+        # scaleapi's get_tasks_count sends include_attachment_url (default True) too.
+        return self.tasks_page(**query, include_attachment_url=filters.get("include_attachment_url", True),
+                               limit=1).total
 
     def create_tasks(
         self,
@@ -543,7 +546,11 @@ class ScaleClient:
                 raise InvalidInput(f"upload_file: no such file {path!r}.", field="file")
             with open(path, "rb") as handle:
                 return self._upload(handle, os.path.basename(path), fields)
-        return self._upload(file, os.path.basename(getattr(file, "name", "upload")), fields)
+        # As requests names a part: the object's ``name`` unless missing or like "<stdin>", else the field name.
+        name = getattr(file, "name", None)
+        if isinstance(name, str) and name and not (name.startswith("<") and name.endswith(">")):
+            return self._upload(file, os.path.basename(name), fields)
+        return self._upload(file, "file", fields)
 
     def _upload(self, handle: IO[bytes], filename: str, fields: Mapping[str, Any]) -> File:
         data = {k: str(_value(v)) for k, v in fields.items() if v is not None}

@@ -157,7 +157,7 @@ class TaskTemplate(_ScaleModel):
     version: int | str
     created_at: str | None = None
     updated_at: str | None = None
-    template_variables: dict[str, Any] = Field(default_factory=dict)
+    template_variables: dict[str, Any] | list[Any] = Field(default_factory=dict)  # the SDK passes it through as is
 
 
 class File(_ScaleModel):
