@@ -22,6 +22,8 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 @pytest.fixture
 def client(scale_emulator: ScaleEmulatorHandle) -> scaleapi.ScaleClient:
+    # tasks stay pending until the test calls complete_all() (the fixture restores the default after)
+    scale_emulator.state.task_duration_seconds = 3600
     return scaleapi.ScaleClient(scale_emulator.api_key, api_instance_url=scale_emulator.base_url)
 
 
@@ -131,6 +133,8 @@ def test_task_mutations(client: scaleapi.ScaleClient, project: str, scale_emulat
     assert client.delete_task_tags(t.id, ["tag1", "tag2"]).tags == ["tag3", "tag4"]
     delete = scale_emulator.request_log.entries("DELETE", f"/v1/task/{t.id}/tags")
     assert delete and delete[-1].json() == ["tag1", "tag2"]
+    assert delete[-1].headers["authorization"] == "Basic <redacted>"
+    assert delete[-1].headers["user-agent"].startswith("scaleapi/")
     assert client.update_task_unique_id(t.id, "new_unique_id").unique_id == "new_unique_id"
     with pytest.raises(ScaleDuplicateResource):
         client.update_task_unique_id(other.id, "new_unique_id")
