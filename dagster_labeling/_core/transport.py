@@ -215,7 +215,7 @@ class HttpTransport:
                 ),
                 platform=self.platform,
                 method=method,
-                path=path,
+                path=self.redactor.redact(path),
                 attempts=attempts,
             ) from None
 
@@ -250,7 +250,7 @@ class HttpTransport:
             message,
             platform=self.platform,
             method=method,
-            path=path,
+            path=self.redactor.redact(path),
             status_code=response.status_code,
             request_id=request_id,
             body=body,

@@ -126,3 +126,21 @@ def test_error_from_hand_built_response_redacts(make_transport):
     t = make_transport(Script(httpx.Response(200)))
     err = t.error_from_response("GET", "x", httpx.Response(500, text=f"oops {API_KEY}"))
     assert err.message == "oops ***" and err.body == "oops ***"
+
+
+def test_key_in_a_request_path_is_redacted_from_errors() -> None:
+    import httpx
+
+    from dagster_labeling._core import NO_RETRY, HttpTransport, NotFound
+
+    key = "sk-live-PATHSECRET"
+    transport = HttpTransport(
+        platform="Demo", base_url="http://demo.invalid/api", auth=None, secrets=[key], retry=NO_RETRY,
+        transport=httpx.MockTransport(lambda request: httpx.Response(404, json={"error": "no such thing"})),
+    )
+    try:
+        transport.request("GET", f"projects/{key}")
+    except NotFound as err:
+        assert key not in str(err) and key not in repr(err) and key not in err.path
+    else:
+        raise AssertionError("expected NotFound")
