@@ -54,7 +54,11 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """A bounded, thread-safe log of requests seen by one platform emulator."""
+    """A bounded, thread-safe log of the requests that reached one platform emulator.
+
+    Requests answered by an injected 429/5xx or dropped before processing are not in it; the
+    fault injector counts those.
+    """
 
     def __init__(self, maxlen: int = 20_000) -> None:
         self._entries: deque[LoggedRequest] = deque(maxlen=maxlen)

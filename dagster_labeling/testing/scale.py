@@ -236,6 +236,7 @@ class ScaleEmulator(PlatformEmulator):
         self.callbacks.max_attempts = callback_max_attempts
         self.callbacks.backoff_seconds = callback_backoff_seconds
         self._routes()
+        self._seq = itertools.count(1)  # not reset: ids stay unique across resets
         self._clear_state()
 
     # -- state -----------------------------------------------------------------------------------------
@@ -269,7 +270,6 @@ class ScaleEmulator(PlatformEmulator):
         self.project_groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.studio_batch_groups: dict[str, list[str]] = {}
         self.studio_priorities: dict[str, int] = {}
-        self._seq = itertools.count(1)
         self._id_prefix = f"{int(self.clock.now()) & 0xFFFFFFFF:08x}"
 
     def reset(self) -> None:
