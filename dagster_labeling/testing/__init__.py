@@ -9,7 +9,12 @@ with simulated, time-scaled progress, outbound callbacks and deterministic fault
     with EmulatorServer() as server:
         client = scaleapi.ScaleClient("emulator-key", api_instance_url=server.platform_url("scale") + "/v1")
         client.create_project("demo", scaleapi.tasks.TaskType.Categorization)
-        server.platform("scale").complete_all()
+        task = client.create_task(
+            scaleapi.tasks.TaskType.Categorization, project="demo", attachment="a cat",
+            attachment_type="text", categories=["cat", "dog"],
+        )
+        server.platform("scale").complete_all()  # or wait ~2 s (Clock(time_scale=...) shrinks it)
+        print(client.get_task(task.id).response)  # e.g. {'category': 'dog'}
 
 In pytest: ``pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]`` gives the
 ``emulator_server`` and ``scale_emulator`` fixtures. From a shell: ``dagster-labeling emulate``.
