@@ -271,7 +271,7 @@ class Report:
     correctness_ok: bool = True
 
     def row(self, name: str, value: str, goal: str = "", verdict: str = "") -> None:
-        line = f"  {name:<46} {value:>16}   {goal:<22} {verdict}"
+        line = f"  {name:<54} {value:>16}   {goal:<26} {verdict}"
         self.lines.append(line.rstrip())
         print(line.rstrip(), flush=True)
 
