@@ -36,6 +36,7 @@ from dagster_labeling.testing.base import (
 from dagster_labeling.testing.clock import Clock, ManualClock
 from dagster_labeling.testing.delivery import CallbackDispatcher, DeliveryAttempt
 from dagster_labeling.testing.faults import FAULT_KINDS, ConnectionDropped, FaultConfig, FaultInjector
+from dagster_labeling.testing.refuel import RefuelEmulator
 from dagster_labeling.testing.scale import ScaleEmulator
 from dagster_labeling.testing.server import EmulatorServer
 
@@ -54,6 +55,7 @@ __all__ = [
     "ManualClock",
     "PlatformEmulator",
     "RawResponse",
+    "RefuelEmulator",
     "Request",
     "RequestLog",
     "Router",
