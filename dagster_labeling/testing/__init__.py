@@ -21,6 +21,7 @@ In pytest: ``pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]`` gives
 New platforms subclass :class:`PlatformEmulator` and call :func:`register_platform`.
 """
 
+from dagster_labeling.testing.argilla import ArgillaEmulator  # registers "argilla"
 from dagster_labeling.testing.base import (
     DEFAULT_API_KEY,
     HTTPError,
@@ -36,11 +37,13 @@ from dagster_labeling.testing.base import (
 from dagster_labeling.testing.clock import Clock, ManualClock
 from dagster_labeling.testing.delivery import CallbackDispatcher, DeliveryAttempt
 from dagster_labeling.testing.faults import FAULT_KINDS, ConnectionDropped, FaultConfig, FaultInjector
+from dagster_labeling.testing.llm_engine import LLMEngineEmulator
 from dagster_labeling.testing.refuel import RefuelEmulator
 from dagster_labeling.testing.scale import ScaleEmulator
 from dagster_labeling.testing.server import EmulatorServer
 
 __all__ = [
+    "ArgillaEmulator",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",
     "CallbackDispatcher",
@@ -51,6 +54,7 @@ __all__ = [
     "FaultConfig",
     "FaultInjector",
     "HTTPError",
+    "LLMEngineEmulator",
     "LoggedRequest",
     "ManualClock",
     "PlatformEmulator",

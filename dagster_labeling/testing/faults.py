@@ -18,6 +18,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str], bytes]
 
 FAULT_KINDS = ("429", "500", "503", "slow", "drop_before", "drop_after")
+#: Opt-in kinds: weight 0 unless given in ``weights``, so default fault sequences are unchanged.
+#: ``stream_break``: the answer starts (headers and the first body chunk of a stream), then the connection drops.
+EXTRA_FAULT_KINDS = ("stream_break",)
+ALL_FAULT_KINDS = FAULT_KINDS + EXTRA_FAULT_KINDS
 
 
 class FaultConfig(BaseModel):
@@ -27,7 +31,7 @@ class FaultConfig(BaseModel):
     seed: int = Field(0, description="Seed of the fault RNG; the same seed gives the same fault sequence.")
     weights: dict[str, float] = Field(
         default_factory=lambda: dict.fromkeys(FAULT_KINDS, 1.0),
-        description=f"Relative weight of each fault kind, keys among {FAULT_KINDS}.",
+        description=f"Relative weight of each fault kind, keys among {ALL_FAULT_KINDS}.",
     )
     retry_after_seconds: float = Field(1.0, ge=0, description="Value of Retry-After on injected 429s.")
     slow_seconds: float = Field(1.0, ge=0, description="Extra real seconds a 'slow' fault waits.")
@@ -38,9 +42,9 @@ class FaultConfig(BaseModel):
     )
 
     def model_post_init(self, __context: Any) -> None:
-        unknown = set(self.weights) - set(FAULT_KINDS)
+        unknown = set(self.weights) - set(ALL_FAULT_KINDS)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {ALL_FAULT_KINDS}")
 
 
 class ConnectionDropped(Exception):
@@ -111,7 +115,7 @@ class FaultInjector:
                 return None
             if self._rng.random() >= cfg.rate:
                 return None
-            kinds = [k for k in FAULT_KINDS if cfg.weights.get(k, 0) > 0]
+            kinds = [k for k in ALL_FAULT_KINDS if cfg.weights.get(k, 0) > 0]
             if not kinds:
                 return None
             kind = self._rng.choices(kinds, weights=[cfg.weights[k] for k in kinds])[0]
@@ -141,6 +145,8 @@ class FaultInjector:
                 headers.append((b"retry-after", _retry_after(cfg.retry_after_seconds).encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+        elif kind == "stream_break":
+            await self._break_stream(scope, receive, send)
         elif kind == "slow":
             await asyncio.sleep(cfg.slow_seconds)
             await self.app(scope, receive, send)
@@ -161,6 +167,34 @@ class FaultInjector:
             status = start["status"] if start else 200
             headers = [(k, v) for k, v in (start.get("headers", []) if start else []) if k.lower() != b"content-length"]
             await self._drop(send, status, headers, body)
+
+    async def _break_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward the start and the first body chunk of a streamed answer, then drop the connection.
+
+        A single-chunk answer loses its second half instead, without a Content-Length to tell.
+        """
+        install_log_filter()
+        sent_chunks = 0
+
+        async def forward(message: Message) -> None:
+            nonlocal sent_chunks
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                await send({**message, "headers": headers})
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body = message.get("body", b"")
+            if sent_chunks == 0 and message.get("more_body"):
+                sent_chunks += 1
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                return
+            if sent_chunks == 0:
+                await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+            raise ConnectionDropped("stream broken by fault injection")
+
+        await self.app(scope, receive, forward)
 
     @staticmethod
     async def _drop(send: Send, status: int, headers: list[Any], body: bytes) -> None:

@@ -2,11 +2,12 @@
 
 * ``emulator_server``: one :class:`EmulatorServer` on 127.0.0.1 for the whole session.
 * ``scale_emulator``: a :class:`ScaleEmulatorHandle` with fresh Scale state and no faults.
+* ``llm_engine_emulator``: a :class:`LLMEngineEmulatorHandle` with fresh LLM Engine state and no faults.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +16,9 @@ from dagster_labeling.testing.clock import Clock
 from dagster_labeling.testing.faults import FaultConfig
 from dagster_labeling.testing.scale import ScaleEmulator
 from dagster_labeling.testing.server import EmulatorServer
+
+if TYPE_CHECKING:
+    from dagster_labeling.testing.llm_engine import LLMEngineEmulator
 
 
 @dataclass
@@ -66,3 +70,49 @@ def scale_emulator(emulator_server: EmulatorServer) -> Iterator[ScaleEmulatorHan
     yield ScaleEmulatorHandle(emulator_server, state)
     (state.task_duration_seconds, state.task_duration_jitter, state.error_rate, state.require_finalize) = defaults
     emulator_server.reset("scale")
+
+
+# -- LLM Engine -------------------------------------------------------------------------------------------
+@dataclass
+class LLMEngineEmulatorHandle:
+    """What ``llm_engine_emulator`` yields: the base URL (with its trailing ``/``), key, state, faults, log."""
+
+    server: EmulatorServer
+    state: "LLMEngineEmulator"
+
+    @property
+    def base_url(self) -> str:
+        """``LLM_ENGINE_BASE_PATH`` for the SDK, ``base_url`` for ``LLMEngineClient``."""
+        return f"{self.server.platform_url('llm-engine')}/"
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def request_log(self) -> RequestLog:
+        return self.state.request_log
+
+    def set_faults(self, config: FaultConfig | None = None, **kwargs: Any) -> FaultConfig:
+        """Inject faults into LLM Engine requests (a FaultConfig or its keyword arguments)."""
+        return self.server.set_faults("llm-engine", config, **kwargs)
+
+    def fault_counters(self) -> dict[str, int]:
+        return self.server.fault_counters("llm-engine")
+
+
+@pytest.fixture
+def llm_engine_emulator(emulator_server: EmulatorServer) -> Iterator[LLMEngineEmulatorHandle]:
+    """The session server's LLM Engine emulator, reset before and after; fine-tunes and batches take ~0.5 s."""
+    from dagster_labeling.testing.llm_engine import LLMEngineEmulator
+
+    emulator_server.reset("llm-engine")
+    state = emulator_server.platform("llm-engine")
+    assert isinstance(state, LLMEngineEmulator)
+    fields = ("fine_tune_pending_seconds", "fine_tune_epoch_seconds", "batch_seconds", "stream_token_delay_seconds")
+    defaults = {f: getattr(state, f) for f in fields}
+    state.fine_tune_pending_seconds, state.fine_tune_epoch_seconds, state.batch_seconds = 0.05, 0.1, 0.3
+    yield LLMEngineEmulatorHandle(emulator_server, state)
+    for f, v in defaults.items():
+        setattr(state, f, v)
+    emulator_server.reset("llm-engine")

@@ -1,0 +1,50 @@
+"""Scale LLM Engine: typed client, ``LLMEngineResource``, asset factories, sensors and an eval-loss check.
+
+>>> import dagster as dg
+>>> from dagster_labeling.llm_engine import LLMEngineResource
+>>> resources = {"llm_engine": LLMEngineResource(api_key=dg.EnvVar("SCALE_API_KEY"))}
+"""
+
+from dagster_labeling.llm_engine.client import (
+    FINE_TUNABLE_MODELS,
+    BatchCompletionJobHandle,
+    CallTimeouts,
+    FineTuneJob,
+    LLMEngineClient,
+    completion_body,
+    validate_model_name,
+)
+from dagster_labeling.llm_engine.errors import (
+    LLMEngineBadRequest,
+    LLMEngineException,
+    LLMEngineNotFound,
+    LLMEngineRateLimited,
+    LLMEngineServerError,
+    LLMEngineStreamError,
+    LLMEngineUnauthorized,
+)
+from dagster_labeling.llm_engine.models import (
+    BatchCompletionJob,
+    BatchCompletionStatus,
+    CompletionChunk,
+    CompletionOutput,
+    CompletionResponse,
+    FileContent,
+    FileInfo,
+    FineTune,
+    FineTuneEvent,
+    FineTuneStatus,
+    LossPoint,
+    ModelEndpoint,
+    loss_curve,
+)
+from dagster_labeling.llm_engine.resource import LLMEngineResource
+
+__all__ = [
+    "FINE_TUNABLE_MODELS", "BatchCompletionJob", "BatchCompletionJobHandle", "BatchCompletionStatus",
+    "CallTimeouts", "CompletionChunk", "CompletionOutput", "CompletionResponse", "FileContent", "FileInfo",
+    "FineTune", "FineTuneEvent", "FineTuneJob", "FineTuneStatus", "LLMEngineBadRequest", "LLMEngineClient",
+    "LLMEngineException", "LLMEngineNotFound", "LLMEngineRateLimited", "LLMEngineResource", "LLMEngineServerError",
+    "LLMEngineStreamError", "LLMEngineUnauthorized", "LossPoint", "ModelEndpoint", "completion_body", "loss_curve",
+    "validate_model_name",
+]

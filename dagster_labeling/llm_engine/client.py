@@ -1,0 +1,781 @@
+"""A typed client for Scale LLM Engine (what ``scale-llm-engine``'s ``llmengine`` module covers).
+
+It speaks the SDK's wire format (the key both as ``x-api-key`` and as the Basic username, every completion
+parameter sent with ``null`` when unset, only 200 is success, ``PUT`` with no body to cancel a fine-tune,
+SSE streams that end on ``finished: true``) and adds what a pipeline needs: validation before sending,
+explicit timeouts per call kind, safe retries, typed errors with the service's ``detail``, fine-tunes and
+batch completions as job handles, bounded concurrent completions and uploads streamed from disk.
+
+>>> with LLMEngineClient("key", base_url="https://llm.example.invalid/llm-engine") as llm:
+...     llm.base_url
+'https://llm.example.invalid/llm-engine'
+"""
+
+import base64
+import json
+import os
+import random
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from dagster_labeling._core import (
+    BulkProgress,
+    BulkResult,
+    ConnectionFailed,
+    HttpTransport,
+    InvalidInput,
+    JobHandle,
+    JobState,
+    JobStatus,
+    RetryPolicy,
+    Timeouts,
+    mask,
+    quote_path_segment,
+    run_bulk,
+)
+from dagster_labeling._core.retry import is_retryable_status, parse_retry_after
+from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
+from dagster_labeling.llm_engine.models import (
+    BatchCompletionJob,
+    CompletionChunk,
+    CompletionOutput,
+    CompletionResponse,
+    FileContent,
+    FileInfo,
+    FineTune,
+    FineTuneEvent,
+    LossPoint,
+    ModelEndpoint,
+    loss_curve,
+)
+
+DEFAULT_BASE_URL = "https://api.spellbook.scale.com/llm-engine/"
+PLATFORM = "LLM Engine"
+#: Base models LLM Engine fine-tunes (Model Zoo); pass ``allow_unknown_model=True`` for others.
+FINE_TUNABLE_MODELS = frozenset(
+    "llama-7b llama-2-7b llama-2-7b-chat llama-2-13b llama-2-13b-chat llama-2-70b llama-2-70b-chat "
+    "llama-3-8b llama-3-8b-instruct llama-3-70b llama-3-1-8b llama-3-1-8b-instruct llama-3-1-70b "
+    "mpt-7b mpt-7b-instruct falcon-7b falcon-7b-instruct mistral-7b mistral-7b-instruct mixtral-8x7b "
+    "mixtral-8x7b-instruct codellama-7b codellama-13b codellama-34b".split()
+)
+MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,199}$")
+#: vLLM keys the SDK's batch ``model_config`` always carries (``null`` unless set), in its order.
+VLLM_MODEL_CONFIG_KEYS = (
+    "max_model_len max_num_seqs enforce_eager trust_remote_code pipeline_parallel_size tensor_parallel_size "
+    "quantization disable_log_requests chat_template tool_call_parser enable_auto_tool_choice load_format "
+    "config_format tokenizer_mode limit_mm_per_prompt max_num_batched_tokens tokenizer dtype seed revision "
+    "code_revision rope_scaling tokenizer_revision quantization_param_path max_seq_len_to_capture "
+    "disable_sliding_window skip_tokenizer_init served_model_name override_neuron_config mm_processor_kwargs "
+    "block_size gpu_memory_utilization swap_space cache_dtype num_gpu_blocks_override enable_prefix_caching"
+).split()
+_FINE_TUNE_STATES = {
+    "PENDING": JobState.PENDING,
+    "RUNNING": JobState.RUNNING,
+    "SUCCESS": JobState.SUCCEEDED,
+    "FAILURE": JobState.FAILED,
+    "TIMEOUT": JobState.FAILED,
+    "CANCELLED": JobState.CANCELED,
+    "UNDEFINED": JobState.UNKNOWN,
+}
+_BATCH_STATES = {
+    "queued": JobState.PENDING,
+    "running": JobState.RUNNING,
+    "completed": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "cancelled": JobState.CANCELED,
+    "unknown": JobState.UNKNOWN,
+}
+
+
+class CallTimeouts(BaseModel):
+    """Read timeouts per kind of call, in seconds (the SDK's defaults, uploads excepted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    completion: float = Field(300.0, gt=0, description="Completions, sync and streaming (per chunk when streaming).")
+    batch: float = Field(60.0, gt=0, description="Batch-completions calls.")
+    management: float = Field(10.0, gt=0, description="Fine-tune, model and file metadata calls.")
+    file_list: float = Field(30.0, gt=0, description="Listing files.")
+    file_transfer: float = Field(600.0, gt=0, description="Uploading and downloading file content.")
+
+
+class _LLMEngineAuth(httpx.Auth):
+    """The key as ``x-api-key`` and as HTTP Basic username with an empty password, as ``llmengine`` sends it."""
+
+    def __init__(self, api_key: str) -> None:
+        self._key = api_key
+        self._basic = "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
+
+    def __repr__(self) -> str:
+        return "_LLMEngineAuth(***)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["x-api-key"] = self._key
+        request.headers["Authorization"] = self._basic
+        yield request
+
+
+# -- validation --------------------------------------------------------------------------------------
+def validate_model_name(name: Any, field: str = "model") -> str:
+    """A model or endpoint name that is safe as one URL path segment; else :class:`InvalidInput`.
+
+    >>> validate_model_name("llama-2-7b.my-suffix.240101-000000")
+    'llama-2-7b.my-suffix.240101-000000'
+    """
+    if not isinstance(name, str) or not MODEL_NAME_RE.match(name) or ".." in name:
+        raise InvalidInput(
+            f"{field} {name!r} is not a valid LLM Engine model name: use letters, digits and . _ - : @ + only "
+            "(no '/', '?', '#', '%', spaces), at most 200 characters, e.g. 'llama-2-7b'.",
+            field=field,
+        )
+    return name
+
+
+def _check_range(field: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{field} must be a number, got {value!r}.", field=field)
+    below = value <= low if low_open else value < low
+    if below or value > high:
+        bracket = "(" if low_open else "["
+        raise InvalidInput(f"{field} must be in {bracket}{low}, {high}], got {value}.", field=field)
+
+
+def completion_body(
+    prompt: str,
+    *,
+    max_new_tokens: int = 20,
+    temperature: float = 0.2,
+    stop_sequences: Sequence[str] | None = None,
+    return_token_log_probs: bool | None = False,
+    presence_penalty: float | None = None,
+    frequency_penalty: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    include_stop_str_in_output: bool | None = None,
+    guided_json: Mapping[str, Any] | None = None,
+    guided_regex: str | None = None,
+    guided_choice: Sequence[str] | None = None,
+    guided_grammar: str | None = None,
+    skip_special_tokens: bool | None = True,
+) -> dict[str, Any]:
+    """The JSON body of a completion, validated as the SDK's pydantic models do (and a little more).
+
+    >>> completion_body("Hi", temperature=1.5)
+    Traceback (most recent call last):
+    ...
+    dagster_labeling._core.errors.InvalidInput: temperature must be in [0, 1], got 1.5.
+    """
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidInput(f"prompt must be a non-empty string, got {prompt!r}.", field="prompt")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise InvalidInput(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.",
+                           field="max_new_tokens")
+    _check_range("temperature", temperature, 0, 1)
+    _check_range("top_p", top_p, 0, 1, low_open=True)
+    _check_range("presence_penalty", presence_penalty, 0, 2)
+    _check_range("frequency_penalty", frequency_penalty, 0, 2)
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < -1):
+        raise InvalidInput(f"top_k must be an integer >= -1 (-1: all tokens), got {top_k!r}.", field="top_k")
+    stops: list[str] | None = None
+    if stop_sequences is not None:
+        if isinstance(stop_sequences, str):
+            raise InvalidInput(
+                f"stop_sequences must be a list of strings, got the string {stop_sequences!r}: "
+                f"write stop_sequences=[{stop_sequences!r}].", field="stop_sequences")
+        stops = list(stop_sequences)
+        if not all(isinstance(s, str) and s for s in stops):
+            raise InvalidInput(f"stop_sequences must be non-empty strings, got {stops!r}.", field="stop_sequences")
+    for name, flag in (("return_token_log_probs", return_token_log_probs),
+                       ("include_stop_str_in_output", include_stop_str_in_output),
+                       ("skip_special_tokens", skip_special_tokens)):
+        if flag is not None and not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be True, False or None, got {flag!r}.", field=name)
+    guided = [g for g in (guided_json, guided_regex, guided_choice, guided_grammar) if g is not None]
+    if len(guided) > 1:
+        raise InvalidInput("Give at most one of guided_json, guided_regex, guided_choice, guided_grammar.",
+                           field="guided_json")
+    return {
+        "prompt": prompt,
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "stop_sequences": stops,
+        "return_token_log_probs": return_token_log_probs,
+        "presence_penalty": presence_penalty,
+        "frequency_penalty": frequency_penalty,
+        "top_k": top_k,
+        "top_p": top_p,
+        "include_stop_str_in_output": include_stop_str_in_output,
+        "guided_json": dict(guided_json) if guided_json is not None else None,
+        "guided_regex": guided_regex,
+        "guided_choice": list(guided_choice) if guided_choice is not None else None,
+        "guided_grammar": guided_grammar,
+        "skip_special_tokens": skip_special_tokens,
+    }
+
+
+def parse_sse_line(line: str) -> CompletionChunk | None:
+    """One line of the stream as a chunk (``None`` for blank, comment, ``event:`` or ``id:`` lines)."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if not payload:
+        return None
+    return CompletionChunk.model_validate_json(payload)
+
+
+def _raise_in_band(chunk: CompletionChunk) -> None:
+    if chunk.error is not None:
+        raise LLMEngineStreamError(
+            f"LLM Engine stream error (status {chunk.error.status_code}): {chunk.error.content.error}",
+            status_code=chunk.error.status_code, request_id=chunk.request_id, timestamp=chunk.error.content.timestamp,
+        )
+
+
+# -- job handles -------------------------------------------------------------------------------------
+class FineTuneJob(JobHandle):
+    """A fine-tune as a job; progress (epochs done of ``epochs``) and loss come from its events."""
+
+    kind = "LLM Engine fine-tune"
+
+    def __init__(self, client: "LLMEngineClient", fine_tune_id: str, *, epochs: int | None = None) -> None:
+        super().__init__(fine_tune_id)
+        self.client = client
+        self.epochs = epochs
+        self.fine_tuned_model: str | None = None
+        self.loss: list[LossPoint] = []
+
+    def fetch_status(self) -> JobStatus:
+        ft = self.client.get_fine_tune(self.id)
+        self.fine_tuned_model = ft.fine_tuned_model
+        try:
+            self.loss = loss_curve(self.client.get_fine_tune_events(self.id))
+        except Exception:  # events are best-effort progress; the status is what counts
+            self.loss = self.loss
+        state = JobState.from_vendor(ft.status, _FINE_TUNE_STATES)
+        done = int(max(p.epoch for p in self.loss)) if self.loss else 0
+        total = self.epochs
+        if state is JobState.SUCCEEDED and total is not None:
+            done = total
+        reason = None
+        if state in (JobState.FAILED, JobState.CANCELED):
+            reason = f"fine-tune ended {ft.status}"
+        return JobStatus(
+            state=state, raw_status=ft.status, done=done if total else None, total=total, reason=reason,
+            details={"fine_tuned_model": ft.fine_tuned_model, "loss": [p.model_dump() for p in self.loss]},
+        )
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_fine_tune(self.id)
+
+
+class BatchCompletionJobHandle(JobHandle):
+    """A batch-completions job (v1 or v2); its state comes from ``GET /v2/batch-completions/{id}``."""
+
+    kind = "LLM Engine batch completion"
+
+    def __init__(self, client: "LLMEngineClient", job_id: str) -> None:
+        super().__init__(job_id)
+        self.client = client
+        self.job: BatchCompletionJob | None = None
+
+    def fetch_status(self) -> JobStatus:
+        self.job = self.client.get_batch_completion(self.id)
+        state = JobState.from_vendor(self.job.status, _BATCH_STATES)
+        reason = f"batch job ended {self.job.status}" if state in (JobState.FAILED, JobState.CANCELED) else None
+        return JobStatus(state=state, raw_status=self.job.status, reason=reason,
+                         details={"output_data_path": self.job.output_data_path})
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_batch_completion(self.id)
+
+
+class LLMEngineClient:
+    """Typed client for LLM Engine. Use as a context manager, or call :meth:`close`.
+
+    ``base_url`` may end with ``/`` or not (the SDK silently drops the last segment without it; we don't).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeouts: Timeouts | None = None,
+        call_timeouts: CallTimeouts | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 32,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not api_key:
+            raise InvalidInput(
+                "LLM Engine api_key is empty. Set it from the environment, e.g. "
+                "LLMEngineResource(api_key=dg.EnvVar('SCALE_API_KEY')).",
+                field="api_key",
+            )
+        self.max_concurrency = max_concurrency
+        self.call_timeouts = call_timeouts or CallTimeouts()
+        self._api_key = api_key
+        self._http = HttpTransport(
+            platform=PLATFORM,
+            base_url=base_url,
+            auth=_LLMEngineAuth(api_key),
+            secrets=[api_key, base64.b64encode(f"{api_key}:".encode()).decode()],
+            timeouts=timeouts,
+            retry=retry,
+            max_connections=max_concurrency,
+            error_class_for=llm_engine_error_class,
+            success_statuses=frozenset({200}),
+            transport=transport,
+        )
+        self._rng = random.Random()
+
+    def __repr__(self) -> str:
+        return f"LLMEngineClient(base_url={self._http.base_url!r}, api_key={mask(self._api_key)})"
+
+    def __enter__(self) -> "LLMEngineClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _timeout(self, seconds: float) -> httpx.Timeout:
+        t = self._http.timeouts
+        return httpx.Timeout(seconds, connect=t.connect, pool=t.pool)
+
+    def _call(self, method: str, path: str, *, seconds: float, body: Any = None, send_body: bool = False,
+              params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+              idempotent: bool | None = None, files: Any = None) -> Any:
+        response = self._http.request(method, path, params=params, json_body=body, send_json=send_body,
+                                      headers=headers, idempotent=idempotent, files=files,
+                                      timeout=self._timeout(seconds))
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    # -- completions ------------------------------------------------------------------------------
+    def complete(self, model: str, prompt: str, *, timeout: float | None = None,
+                 request_headers: Mapping[str, str] | None = None, **params: Any) -> CompletionResponse:
+        """One completion (``POST v1/llm/completions-sync``); ``params`` as :func:`completion_body`.
+
+        A completion changes no remote state, so it is retried on 5xx and network errors too.
+        """
+        validate_model_name(model)
+        body = completion_body(prompt, **params)
+        raw = self._call("POST", "v1/llm/completions-sync", params={"model_endpoint_name": model}, body=body,
+                         headers=request_headers, idempotent=True,
+                         seconds=timeout or self.call_timeouts.completion)
+        return CompletionResponse.model_validate(raw)
+
+    def stream_completion(self, model: str, prompt: str, *, timeout: float | None = None,
+                          request_headers: Mapping[str, str] | None = None,
+                          **params: Any) -> Iterator[CompletionChunk]:
+        """Stream a completion as typed chunks; the last one has ``output.finished``.
+
+        An error sent in-band raises :class:`LLMEngineStreamError`; a connection broken mid-stream raises
+        :class:`~dagster_labeling.ConnectionFailed`. Before the first byte, 429/5xx and connection errors
+        are retried per the retry policy; never after.
+        """
+        validate_model_name(model)
+        body = json.dumps(completion_body(prompt, **params)).encode()
+        path = "v1/llm/completions-stream"
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **(request_headers or {})}
+        url = self._http.url(path)
+        policy = self._http.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.client.build_request(
+                "POST", url, params={"model_endpoint_name": model}, content=body, headers=headers,
+                timeout=self._timeout(timeout or self.call_timeouts.completion))
+            try:
+                response = self._http.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt < policy.max_attempts and time.monotonic() - started < policy.total_timeout_seconds:
+                    time.sleep(policy.backoff_seconds(attempt, self._rng))
+                    continue
+                raise self._connection_failed(path, exc, attempt) from None
+            if response.status_code == 200:
+                break
+            try:
+                response.read()
+            finally:
+                response.close()
+            error = self._http.error_from_response("POST", path, response)
+            if (response.status_code == 429 or is_retryable_status(response.status_code)) and \
+                    attempt < policy.max_attempts and time.monotonic() - started < policy.total_timeout_seconds:
+                hint = parse_retry_after(response.headers)
+                time.sleep(min(hint, policy.max_retry_after_seconds) if hint is not None
+                           else policy.backoff_seconds(attempt, self._rng))
+                continue
+            raise error
+        return self._iter_stream(response, path)
+
+    def _iter_stream(self, response: httpx.Response, path: str) -> Iterator[CompletionChunk]:
+        try:
+            for line in response.iter_lines():
+                chunk = parse_sse_line(line)
+                if chunk is None:
+                    continue
+                _raise_in_band(chunk)
+                yield chunk
+                if chunk.output is not None and chunk.output.finished:
+                    return
+        except httpx.TransportError as exc:
+            raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+        finally:
+            response.close()
+
+    def _connection_failed(self, path: str, exc: Exception, attempts: int,
+                           mid_stream: bool = False) -> ConnectionFailed:
+        where = "the stream broke before it finished" if mid_stream else "could not connect"
+        return ConnectionFailed(
+            self._http.redactor.redact(f"{PLATFORM} POST {path}: {where}: {type(exc).__name__}: {exc}"),
+            platform=PLATFORM, method="POST", path=path, attempts=attempts)
+
+    def complete_many(
+        self,
+        model: str,
+        prompts: Mapping[str, str] | Sequence[str],
+        *,
+        concurrency: int | None = None,
+        on_progress: Any = None,
+        **params: Any,
+    ) -> BulkResult[CompletionResponse]:
+        """Many completions at once (bounded by ``concurrency``, default ``max_concurrency``), keyed.
+
+        ``prompts`` is ``{key: prompt}`` or a list (keys ``"0"``, ``"1"``…). Failures are collected per key.
+        Every prompt is validated before the first request.
+
+        >>> # llm.complete_many("llama-2-7b", {"a": "Hi", "b": "Bye"}, max_new_tokens=5).succeeded["a"].output.text
+        """
+        validate_model_name(model)
+        items = list(prompts.items()) if isinstance(prompts, Mapping) else [(str(i), p) for i, p in
+                                                                             enumerate(prompts)]
+        for key, prompt in items:
+            try:
+                completion_body(prompt, **params)
+            except InvalidInput as exc:
+                raise InvalidInput(f"prompt {key!r}: {exc}", field=exc.field) from None
+        return run_bulk(items, lambda _key, prompt: self.complete(model, prompt, **params),
+                        concurrency=concurrency or self.max_concurrency, on_progress=on_progress)
+
+    # -- async ------------------------------------------------------------------------------------
+    def _async_client(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(auth=_LLMEngineAuth(self._api_key), timeout=self._timeout(timeout),
+                                 headers={"User-Agent": self._http.client.headers["User-Agent"]})
+
+    async def acomplete(self, model: str, prompt: str, *, timeout: float | None = None,
+                        request_headers: Mapping[str, str] | None = None, **params: Any) -> CompletionResponse:
+        """Async :meth:`complete` (one request, no retries)."""
+        validate_model_name(model)
+        body = completion_body(prompt, **params)
+        path = "v1/llm/completions-sync"
+        async with self._async_client(timeout or self.call_timeouts.completion) as client:
+            response = await client.post(self._http.url(path), params={"model_endpoint_name": model}, json=body,
+                                         headers=dict(request_headers or {}))
+            if response.status_code != 200:
+                raise self._http.error_from_response("POST", path, response)
+            return CompletionResponse.model_validate(response.json())
+
+    async def astream_completion(self, model: str, prompt: str, *, timeout: float | None = None,
+                                 request_headers: Mapping[str, str] | None = None,
+                                 **params: Any) -> AsyncIterator[CompletionChunk]:
+        """Async :meth:`stream_completion` (no retries)."""
+        validate_model_name(model)
+        body = completion_body(prompt, **params)
+        path = "v1/llm/completions-stream"
+        async with self._async_client(timeout or self.call_timeouts.completion) as client:
+            async with client.stream("POST", self._http.url(path), params={"model_endpoint_name": model},
+                                     json=body, headers=dict(request_headers or {})) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._http.error_from_response("POST", path, response)
+                try:
+                    async for line in response.aiter_lines():
+                        chunk = parse_sse_line(line)
+                        if chunk is None:
+                            continue
+                        _raise_in_band(chunk)
+                        yield chunk
+                        if chunk.output is not None and chunk.output.finished:
+                            return
+                except httpx.TransportError as exc:
+                    raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+
+    # -- batch completions ------------------------------------------------------------------------
+    def create_batch_completions(
+        self,
+        model: str,
+        prompts: Sequence[str],
+        *,
+        output_data_path: str,
+        checkpoint_path: str | None = None,
+        num_shards: int = 1,
+        max_context_length: int | None = None,
+        seed: int | None = None,
+        response_role: str | None = None,
+        model_labels: Mapping[str, str] | None = None,
+        input_data_path: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        data_parallelism: int = 1,
+        max_runtime_sec: int = 86400,
+        priority: str | None = None,
+        tool_config: Mapping[str, Any] | None = None,
+        cpus: int | str | None = None,
+        gpus: int | None = None,
+        memory: str | None = None,
+        gpu_type: str | None = None,
+        storage: str | None = None,
+        nodes_per_worker: int | None = None,
+        vllm_args: Mapping[str, Any] | None = None,
+        use_v2: bool = False,
+        request_headers: Mapping[str, str] | None = None,
+        max_new_tokens: int = 20,
+        temperature: float = 0.2,
+        stop_sequences: Sequence[str] | None = None,
+        return_token_log_probs: bool | None = False,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        skip_special_tokens: bool | None = True,
+    ) -> BatchCompletionJobHandle:
+        """Start a batch-completions job (``POST v1/llm/batch-completions``, or ``v2/...`` with ``use_v2``).
+
+        The body is the SDK's: v1 sends ``labels: {}`` at the top (labels travel in ``model_config``); v2
+        sends ``labels`` or else the model labels. Results land in ``output_data_path`` as a JSON list of
+        outputs in prompt order (see :meth:`read_batch_output`).
+        """
+        validate_model_name(model)
+        if not prompts:
+            raise InvalidInput("prompts is empty: a batch needs at least one prompt.", field="prompts")
+        if not output_data_path:
+            raise InvalidInput("output_data_path is required (where the service writes the results).",
+                               field="output_data_path")
+        unknown = set(vllm_args or {}) - set(VLLM_MODEL_CONFIG_KEYS)
+        if unknown:
+            raise InvalidInput(f"Unknown vllm_args {sorted(unknown)}; known: {', '.join(VLLM_MODEL_CONFIG_KEYS)}.",
+                               field="vllm_args")
+        content = completion_body(
+            prompts[0], max_new_tokens=max_new_tokens, temperature=temperature, stop_sequences=stop_sequences,
+            return_token_log_probs=return_token_log_probs, presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty, top_k=top_k, top_p=top_p, skip_special_tokens=skip_special_tokens)
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str) or not p:
+                raise InvalidInput(f"prompts[{i}] must be a non-empty string, got {p!r}.", field="prompts")
+        for key in ("prompt", "include_stop_str_in_output", "guided_json", "guided_regex", "guided_choice",
+                    "guided_grammar"):
+            content.pop(key)
+        model_config: dict[str, Any] = dict.fromkeys(VLLM_MODEL_CONFIG_KEYS)
+        model_config["trust_remote_code"] = False
+        model_config.update(vllm_args or {})
+        model_config.update({"model": model, "checkpoint_path": checkpoint_path, "num_shards": num_shards,
+                             "max_context_length": max_context_length, "seed": seed,
+                             "response_role": response_role, "labels": dict(model_labels or {})})
+        body = {
+            "input_data_path": input_data_path,
+            "output_data_path": output_data_path,
+            "labels": dict(labels or model_labels or {}) if use_v2 else {},
+            "data_parallelism": data_parallelism,
+            "max_runtime_sec": max_runtime_sec,
+            "priority": priority,
+            "tool_config": dict(tool_config) if tool_config is not None else None,
+            "cpus": str(cpus) if cpus is not None else None,
+            "gpus": gpus,
+            "memory": memory,
+            "gpu_type": gpu_type,
+            "storage": storage,
+            "nodes_per_worker": nodes_per_worker,
+            "content": {"prompts": list(prompts), **content},
+            "model_config": model_config,
+        }
+        path = "v2/batch-completions" if use_v2 else "v1/llm/batch-completions"
+        raw = self._call("POST", path, body=body, headers=request_headers, seconds=self.call_timeouts.batch)
+        handle = BatchCompletionJobHandle(self, str(raw["job_id"]))
+        if use_v2:
+            handle.job = BatchCompletionJob.model_validate(raw)
+        return handle
+
+    def get_batch_completion(self, job_id: str) -> BatchCompletionJob:
+        """``GET v2/batch-completions/{id}`` (the answer's ``job``)."""
+        raw = self._call("GET", f"v2/batch-completions/{quote_path_segment(job_id)}",
+                         seconds=self.call_timeouts.batch)
+        return BatchCompletionJob.model_validate(raw.get("job", raw) if isinstance(raw, dict) else raw)
+
+    def cancel_batch_completion(self, job_id: str) -> bool:
+        """``POST v2/batch-completions/{id}/actions/cancel`` with ``{}``; True if the service canceled it."""
+        raw = self._call("POST", f"v2/batch-completions/{quote_path_segment(job_id)}/actions/cancel", body={},
+                         send_body=True, idempotent=True, seconds=self.call_timeouts.batch)
+        return bool((raw or {}).get("success"))
+
+    def batch_completion_job(self, job_id: str) -> BatchCompletionJobHandle:
+        return BatchCompletionJobHandle(self, job_id)
+
+    @staticmethod
+    def read_batch_output(output_data_path: str) -> list[CompletionOutput]:
+        """Read a finished batch's results from a local path or ``file://`` URL (read object stores yourself)."""
+        parsed = urllib.parse.urlparse(output_data_path)
+        if parsed.scheme not in ("", "file"):
+            raise InvalidInput(
+                f"read_batch_output reads local paths and file:// URLs, not {parsed.scheme}://; fetch the JSON "
+                "yourself (e.g. with fsspec) and parse it with CompletionOutput.model_validate.",
+                field="output_data_path")
+        path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else output_data_path
+        with open(path, encoding="utf-8") as fh:
+            return [CompletionOutput.model_validate(item) for item in json.load(fh)]
+
+    # -- fine-tunes -------------------------------------------------------------------------------
+    def create_fine_tune(
+        self,
+        model: str,
+        training_file: str,
+        *,
+        validation_file: str | None = None,
+        hyperparameters: Mapping[str, str | int | float] | None = None,
+        wandb_config: Mapping[str, Any] | None = None,
+        suffix: str | None = None,
+        allow_unknown_model: bool = False,
+    ) -> FineTuneJob:
+        """Start a fine-tune of ``model`` on a file id (``file-…``) or a public http(s) CSV URL.
+
+        An unknown base model is refused before sending unless ``allow_unknown_model``.
+        """
+        validate_model_name(model)
+        if not allow_unknown_model and model not in FINE_TUNABLE_MODELS:
+            raise InvalidInput(
+                f"Unknown base model {model!r} for fine-tuning. Use one of: {', '.join(sorted(FINE_TUNABLE_MODELS))}"
+                " or pass allow_unknown_model=True.", field="model")
+        for field, value in (("training_file", training_file), ("validation_file", validation_file)):
+            if value is None and field == "validation_file":
+                continue
+            if not isinstance(value, str) or not (value.startswith(("file-", "http://", "https://"))):
+                raise InvalidInput(
+                    f"{field} must be an uploaded file id ('file-…', see upload_file) or a public http(s) URL to "
+                    f"a CSV with prompt and response columns, got {value!r}.", field=field)
+        if suffix is not None and not re.fullmatch(r"[a-z0-9-]{1,28}", suffix):
+            raise InvalidInput(f"suffix must be 1-28 lowercase letters, digits or '-', got {suffix!r}.",
+                               field="suffix")
+        body = {"model": model, "training_file": training_file, "validation_file": validation_file,
+                "hyperparameters": dict(hyperparameters or {}), "wandb_config": wandb_config, "suffix": suffix}
+        raw = self._call("POST", "v1/llm/fine-tunes", body=body, seconds=self.call_timeouts.management)
+        epochs = (hyperparameters or {}).get("epochs")
+        return FineTuneJob(self, str(raw["id"]), epochs=int(epochs) if epochs is not None else None)
+
+    def fine_tune_job(self, fine_tune_id: str, *, epochs: int | None = None) -> FineTuneJob:
+        return FineTuneJob(self, fine_tune_id, epochs=epochs)
+
+    def get_fine_tune(self, fine_tune_id: str) -> FineTune:
+        return FineTune.model_validate(self._call("GET", f"v1/llm/fine-tunes/{quote_path_segment(fine_tune_id)}",
+                                                  seconds=self.call_timeouts.management))
+
+    def list_fine_tunes(self) -> list[FineTune]:
+        raw = self._call("GET", "v1/llm/fine-tunes", seconds=self.call_timeouts.management)
+        return [FineTune.model_validate(j) for j in (raw or {}).get("jobs", [])]
+
+    def get_fine_tune_events(self, fine_tune_id: str) -> list[FineTuneEvent]:
+        raw = self._call("GET", f"v1/llm/fine-tunes/{quote_path_segment(fine_tune_id)}/events",
+                         seconds=self.call_timeouts.management)
+        return [FineTuneEvent.model_validate(e) for e in (raw or {}).get("events", [])]
+
+    def cancel_fine_tune(self, fine_tune_id: str) -> bool:
+        """``PUT v1/llm/fine-tunes/{id}/cancel`` with no body; True if the service canceled it."""
+        raw = self._call("PUT", f"v1/llm/fine-tunes/{quote_path_segment(fine_tune_id)}/cancel",
+                         seconds=self.call_timeouts.management)
+        return bool((raw or {}).get("success"))
+
+    # -- models -----------------------------------------------------------------------------------
+    def get_model(self, model: str) -> ModelEndpoint:
+        name = validate_model_name(model)
+        return ModelEndpoint.model_validate(self._call("GET", f"v1/llm/model-endpoints/{name}",
+                                                       seconds=self.call_timeouts.management))
+
+    def list_models(self) -> list[ModelEndpoint]:
+        raw = self._call("GET", "v1/llm/model-endpoints", seconds=self.call_timeouts.management)
+        return [ModelEndpoint.model_validate(m) for m in (raw or {}).get("model_endpoints", [])]
+
+    def delete_model(self, model: str) -> bool:
+        name = validate_model_name(model)
+        raw = self._call("DELETE", f"v1/llm/model-endpoints/{name}", seconds=self.call_timeouts.management)
+        return bool((raw or {}).get("deleted"))
+
+    def download_model(self, model_name: str, download_format: str = "hugging_face", *,
+                       to_folder: str | os.PathLike[str] | None = None) -> dict[str, str]:
+        """The model's files as ``{filename: presigned URL}``; with ``to_folder``, also stream each file there."""
+        validate_model_name(model_name, "model_name")
+        raw = self._call("POST", "v1/llm/model-endpoints/download",
+                         body={"model_name": model_name, "download_format": download_format},
+                         seconds=self.call_timeouts.management)
+        urls: dict[str, str] = dict((raw or {}).get("urls", {}))
+        if to_folder is not None:
+            folder = Path(to_folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            for filename, url in urls.items():
+                target = folder / Path(filename).name
+                # Presigned URLs carry their own authorization: send no API key to them.
+                with httpx.stream("GET", url, timeout=self._timeout(self.call_timeouts.file_transfer)) as r:
+                    if r.status_code != 200:
+                        r.read()
+                        raise self._http.error_from_response("GET", f"<download of {filename}>", r)
+                    with open(target, "wb") as fh:
+                        for block in r.iter_bytes(1 << 20):
+                            fh.write(block)
+        return urls
+
+    # -- files ------------------------------------------------------------------------------------
+    def upload_file(self, file: str | os.PathLike[str] | IO[bytes], *, filename: str | None = None) -> str:
+        """Upload a file (private to the account) and return its id; streamed, never read whole into memory."""
+        if isinstance(file, (str, os.PathLike)):
+            path = Path(file)
+            if not path.is_file():
+                raise InvalidInput(f"upload_file: {path} is not a file.", field="file")
+            with open(path, "rb") as handle:
+                return self._upload(handle, filename or path.name)
+        name = filename or Path(str(getattr(file, "name", "upload.csv"))).name
+        return self._upload(file, name)
+
+    def _upload(self, handle: IO[bytes], filename: str) -> str:
+        raw = self._call("POST", "v1/files", files={"file": (filename, handle)},
+                         seconds=self.call_timeouts.file_transfer)
+        return str(raw["id"])
+
+    def get_file(self, file_id: str) -> FileInfo:
+        return FileInfo.model_validate(self._call("GET", f"v1/files/{quote_path_segment(file_id)}",
+                                                  seconds=self.call_timeouts.management))
+
+    def download_file(self, file_id: str) -> FileContent:
+        """The file's content as a string (``GET v1/files/{id}/content``)."""
+        return FileContent.model_validate(self._call("GET", f"v1/files/{quote_path_segment(file_id)}/content",
+                                                     seconds=self.call_timeouts.file_transfer))
+
+    def list_files(self) -> list[FileInfo]:
+        raw = self._call("GET", "v1/files", seconds=self.call_timeouts.file_list)
+        return [FileInfo.model_validate(f) for f in (raw or {}).get("files", [])]
+
+    def delete_file(self, file_id: str) -> bool:
+        raw = self._call("DELETE", f"v1/files/{quote_path_segment(file_id)}", seconds=self.call_timeouts.management)
+        return bool((raw or {}).get("deleted"))
+
+
+__all__ = [
+    "DEFAULT_BASE_URL", "FINE_TUNABLE_MODELS", "BatchCompletionJobHandle", "BulkProgress", "CallTimeouts",
+    "FineTuneJob", "LLMEngineClient", "completion_body", "parse_sse_line", "validate_model_name",
+]
