@@ -213,7 +213,8 @@ def child_materialize(base_url: str, batch: str, rows: int) -> int:
             meta = data.metadata
             md = getattr(meta.get("failed_rows"), "value", "") or ""
             summary["failed_rows"] = md
-            summary["failed_listed"] = sum(1 for line in md.splitlines()[2:] if line.startswith("| ") and "…" not in line)
+            rows = md.splitlines()[2:]
+            summary["failed_listed"] = sum(1 for line in rows if line.startswith("| ") and "…" not in line)
             summary["failed_count"] = int(getattr(meta.get("failed_count"), "value", 0) or 0)
         else:
             summary["error"] = str(event.step_failure_data.error.message if event.step_failure_data.error else "")[:300]
@@ -289,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="Simulated latency per request.")
     parser.add_argument("--tasks", type=int, default=None, help="Tasks of the bulk run (default 10,000; quick 1,000).")
     parser.add_argument("--sequential", type=int, default=None, help="Tasks of the sequential sample (300; quick 100).")
-    parser.add_argument("--fault-rows", type=int, default=None, help="Rows of the fault and kill runs (2,000; quick 200).")
+    parser.add_argument("--fault-rows", type=int, default=None,
+                        help="Rows of the fault and kill runs (2,000; quick 200).")
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--fault-seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=32, help="In flight (the client's default is 32).")
@@ -397,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 rep.row("tasks when killed (Scale API count)", f"{k['at_kill']:,}", f"0 < x < {n_fault:,}",
                         verdict(0 < k["after_kill"] < n_fault))
                 rep.row("tasks after the kill settled", f"{k['after_kill']:,}")
-                rep.row(f"re-run(s) succeeded / rows out / runs", f"{rerun['success']} / {rerun.get('rows_out', 0):,}"
+                rep.row("re-run(s) succeeded / rows out / runs", f"{rerun['success']} / {rerun.get('rows_out', 0):,}"
                         f" / {rounds}")
                 rep.row("tasks on the emulator after the re-run", f"{c2['count_api']:,}", f"goal {n_fault:,}",
                         verdict(c2["count_api"] == n_fault))

@@ -12,9 +12,9 @@ Configuration comes from the environment: ``SCALE_API_KEY`` (read at run time th
 
 import os
 
+import dagster as dg
 import pandas as pd
 
-import dagster as dg
 from dagster_labeling.scale import (
     ScaleDuplicateResource,
     ScaleResource,
@@ -90,7 +90,9 @@ def label_summary(review_sentiment_labels: pd.DataFrame) -> dg.Output[pd.DataFra
     summary = labels.value_counts().rename_axis("label").reset_index(name="count")
     return dg.Output(summary, metadata={
         "dagster/row_count": len(summary),
-        "label_distribution": dg.MetadataValue.json(dict(zip(summary["label"], map(int, summary["count"])))),
+        "label_distribution": dg.MetadataValue.json(
+            dict(zip(summary["label"], map(int, summary["count"]), strict=True))
+        ),
     })
 
 

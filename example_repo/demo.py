@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
+
 from dagster_labeling.testing import EmulatorServer
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -31,7 +32,7 @@ def _print_labels(day: str, result: dg.ExecuteInProcessResult) -> None:
     labels = result.output_for_node("review_sentiment_labels")
     check = result.get_asset_check_evaluations()[0]
     print(f"  {day}: {len(labels)} labeled reviews; label distribution "
-          f"{dict(zip(summary['label'], summary['count']))}; check {check.check_name} "
+          f"{dict(zip(summary['label'], summary['count'], strict=True))}; check {check.check_name} "
           f"{'passed' if check.passed else 'FAILED'} ({check.metadata['completed_share'].value:.0%} completed)")
     out = DEMO_DIR / f"labels_{day}.csv"
     labels.to_csv(out, index=False)
