@@ -20,6 +20,7 @@ from dagster_labeling._core.errors import (
 )
 from dagster_labeling._core.jobs import JobHandle, JobState, JobStatus, ProgressLog, WaitOptions
 from dagster_labeling._core.pagination import paginate
+from dagster_labeling._core.ratelimit import RateLimiter
 from dagster_labeling._core.redaction import Redactor, mask, redact_headers
 from dagster_labeling._core.retry import NO_RETRY, RetryPolicy, parse_retry_after
 from dagster_labeling._core.transport import HttpTransport, Timeouts, encode_query, quote_path_segment
@@ -27,7 +28,7 @@ from dagster_labeling._core.transport import HttpTransport, Timeouts, encode_que
 __all__ = [
     "NO_RETRY", "APIError", "BadRequest", "BulkFailure", "BulkProgress", "BulkResult", "Conflict",
     "ConnectionFailed", "HttpTransport", "InvalidInput", "JobFailed", "JobHandle", "JobState", "JobStatus",
-    "JobTimeout", "LabelingError", "NotFound", "ProgressLog", "RateLimited", "Redactor", "RetryPolicy",
+    "JobTimeout", "LabelingError", "NotFound", "ProgressLog", "RateLimited", "RateLimiter", "Redactor", "RetryPolicy",
     "ServerError", "Timeouts", "Unauthorized", "WaitOptions", "encode_query", "mask", "paginate",
     "parse_retry_after", "quote_path_segment", "redact_headers", "run_bulk",
 ]

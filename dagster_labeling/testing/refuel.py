@@ -25,7 +25,6 @@ import hashlib
 import io
 import itertools
 import json
-
 import threading
 import time
 import uuid
@@ -167,9 +166,10 @@ class RefuelEmulator(PlatformEmulator):
         self.label_requests = 0
         self.label_rejected = 0
         self._label_times: deque[float] = deque()
-        catalog_sub = {"id": self._new_id(), "name": "sentiment", "type": "classification",
+        catalog_sub: dict[str, Any] = {"id": self._new_id(), "name": "sentiment", "type": "classification",
                        "labels": ["positive", "negative", "neutral"], "input_columns": ["text"]}
-        self.catalog_app = {"id": self._new_id(), "name": "catalog_sentiment", "project_id": APP_CATALOG_PROJECT_ID,
+        self.catalog_app: dict[str, Any] = {
+                            "id": self._new_id(), "name": "catalog_sentiment", "project_id": APP_CATALOG_PROJECT_ID,
                             "status": "active", "created_at": iso(now), "subtasks": [catalog_sub],
                             "input_columns": ["text"], "description": "Sentiment classifier"}
         self.applications[self.catalog_app["id"]] = self.catalog_app
@@ -471,8 +471,8 @@ class RefuelEmulator(PlatformEmulator):
             if entry is None:
                 return None
             key = {"expected_label": "label", "label": "llm_label"}.get(field, field)
-            return entry.get(key)
-        return row.get(field)
+            return entry.get(str(key))
+        return row.get(str(field))
 
     def _filter(self, rows: list[dict[str, Any]], spec: dict[str, Any], labels: dict[str, Any],
                 ds: dict[str, Any]) -> list[dict[str, Any]]:
@@ -487,7 +487,7 @@ class RefuelEmulator(PlatformEmulator):
         for row in rows:
             right = spec.get("value")
             if spec.get("value_type") == "metadata":
-                right = row.get(right)
+                right = row.get(str(right))
             left = self._value_of(row, spec, labels)
             if isinstance(left, list):
                 left = left[0] if left else None
@@ -502,7 +502,7 @@ class RefuelEmulator(PlatformEmulator):
             if isinstance(v, list):
                 v = v[0] if v else None
             try:
-                return (0, float(v))  # type: ignore[arg-type]
+                return (0, float(v))
             except (TypeError, ValueError):
                 return (1, "" if v is None else str(v))
 

@@ -1,0 +1,1013 @@
+"""A typed client for the Refuel Cloud API (what the ``refuel`` SDK's ``RefuelClient`` covers).
+
+It speaks the SDK's wire format (Bearer auth, ``Content-Type: application/json`` on every call but the
+upload, arguments in the query string, ``True``/``False`` booleans, repeated keys for lists, JSON-encoded
+filters) and adds what a pipeline needs: explicit timeouts, retries of idempotent calls and of 429s, typed
+errors (a 200 with ``success: false`` raises :class:`RefuelSoftError`), validation before sending,
+concurrent paging that never drops a page, rate-limited DataFrame labeling that reports failed rows, and
+task runs, exports and fine-tunes as job handles.
+
+>>> from dagster_labeling.testing import EmulatorServer
+>>> with EmulatorServer() as server:
+...     server.platform("refuel").ensure_project("demo")["project_name"]
+...     with RefuelClient("emulator-key", project="demo", base_url=server.platform_url("refuel")) as refuel:
+...         [p.project_name for p in refuel.get_projects()]
+'demo'
+['demo']
+"""
+
+import concurrent.futures as cf
+import csv
+import io
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from dagster_labeling._core import (
+    BulkFailure,
+    HttpTransport,
+    InvalidInput,
+    JobHandle,
+    JobState,
+    JobStatus,
+    NotFound,
+    RateLimiter,
+    RetryPolicy,
+    Timeouts,
+    WaitOptions,
+    encode_query,
+    mask,
+    quote_path_segment,
+    run_bulk,
+)
+from dagster_labeling._core.transport import default_error_message
+from dagster_labeling.refuel.errors import RefuelNotFound, RefuelSoftError, refuel_error_class
+from dagster_labeling.refuel.models import (
+    CLASSIFICATION_TYPES,
+    ENRICHMENT_TYPES,
+    Application,
+    Dataset,
+    FieldType,
+    FinetunedModel,
+    LabelOutput,
+    Project,
+    Task,
+    TaskField,
+    TaskRun,
+)
+
+DEFAULT_BASE_URL = "https://cloud-api.refuel.ai"
+DEFAULT_APP_URL = "https://app.refuel.ai"
+APP_CATALOG_PROJECT_ID = "fb327444-e5ad-4808-88c9-4dc1ea8f086b"
+FILTER_OPERATORS = frozenset(
+    {">", ">=", "<", "<=", "=", "<>", "IS NULL", "IS NOT NULL", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE", "SIMILAR"}
+)
+LABEL_FIELDS = frozenset({"llm_label", "confidence", "expected_label"})
+ORDER_LABEL_FIELDS = frozenset({"label", "confidence"})
+LLM_MODELS = {
+    "GPT-4 Turbo": "gpt-4-1106-preview", "GPT-4o": "gpt-4o", "GPT-4o Mini": "gpt-4o-mini", "GPT-4o mini": "gpt-4o-mini",
+    "GPT-4": "gpt4", "GPT-3.5 Turbo": "gpt-3.5-turbo", "Claude 3.5 (Sonnet)": "claude-3-5-sonnet-20240620",
+    "Claude 3 (Opus)": "claude-3-opus-20240229", "Claude 3 (Haiku)": "claude-3-haiku-20240307",
+    "Gemini 1.5 (Pro)": "gemini-1.5-pro-preview-0409", "Mistral Small": "mistral-small-latest",
+    "Mistral Large": "mistral-large-latest", "Refuel LLM-2": "refuel-llm-2-large",
+    "Refuel LLM-2-small": "refuel-llm-2-small",
+}
+BASE_MODELS = ("refuel-llm-2-large", "refuel-llm-2-small", "refuel-llm-2-mini")
+#: The seed spells them ``refuel-llm-v2-…``; the API's enum says ``refuel-llm-2-…``.
+BASE_MODEL_ALIASES = {"refuel-llm-v2-large": "refuel-llm-2-large", "refuel-llm-v2-small": "refuel-llm-2-small",
+                      "refuel-llm-v2-mini": "refuel-llm-2-mini"}
+HYPERPARAMETERS: dict[str, type | tuple[type, ...]] = {
+    "num_epochs": int, "learning_rate_multiplier": (int, float), "lora_r": int, "lora_alpha": (int, float),
+    "lora_dropout": (int, float), "weight_decay": (int, float), "learning_rate": (int, float),
+    "cosine_min_lr_ratio": (int, float),
+}
+RESERVED_COLUMNS = frozenset({"refuel_uuid"})
+_RUN_STATES = {
+    "not_started": JobState.PENDING, "restarted": JobState.PENDING, "preview": JobState.PENDING,
+    "active": JobState.RUNNING, "completed": JobState.SUCCEEDED, "paused": JobState.CANCELED,
+    "failed": JobState.FAILED, "cancelled": JobState.CANCELED, "canceled": JobState.CANCELED,
+}
+_FINETUNE_STEPS = ("INITIALIZATION", "DATASET PREPARATION", "RESOURCE ALLOCATION", "TRAINING", "EVALUATION",
+                   "DEPLOYMENT")
+
+
+def is_uuid(value: str) -> bool:
+    """True when ``value`` is UUID-shaped (the SDK then uses it as an id, not a name)."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class _BearerAuth(httpx.Auth):
+    def __init__(self, api_key: str) -> None:
+        self._header = f"Bearer {api_key}"
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+@dataclass
+class LabelingResult:
+    """The outcome of :meth:`RefuelClient.label_dataframe`: labeled rows, and every row that failed, by index."""
+
+    labels: pd.DataFrame
+    failures: dict[Any, BulkFailure] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+# -- validation (no network) ------------------------------------------------------------------------------
+def validate_columns(columns: Sequence[Any], *, what: str = "DataFrame") -> list[str]:
+    """Reject empty, duplicate or reserved column names, naming them."""
+    names = [str(c) for c in columns]
+    if not names:
+        raise InvalidInput(f"The {what} has no columns; a Refuel dataset needs at least one.", field="columns")
+    blank = [i for i, n in enumerate(names) if not n.strip() or n.startswith("Unnamed:")]
+    if blank:
+        raise InvalidInput(f"The {what} has unnamed column(s) at position(s) {blank}; name every column.",
+                           field="columns")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidInput(f"The {what} has duplicate column(s) {dupes}; rename them so each is unique.",
+                           field="columns")
+    reserved = sorted(RESERVED_COLUMNS & set(names))
+    if reserved:
+        raise InvalidInput(f"The {what} uses reserved column name(s) {reserved}; Refuel adds them itself.",
+                           field="columns")
+    return names
+
+
+def read_csv_checked(path: str | os.PathLike[str]) -> bytes:
+    """Read a CSV file and check that it parses, with a header of unique names; return its bytes."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read CSV {os.fspath(path)!r}: {exc}.", field="file_path") from exc
+    try:
+        text = data.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text), strict=True))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"CSV {os.fspath(path)!r} does not parse: {exc}. Save it as UTF-8 CSV.",
+                           field="file_path") from exc
+    if not rows:
+        raise InvalidInput(f"CSV {os.fspath(path)!r} is empty; it needs a header row.", field="file_path")
+    validate_columns(rows[0], what=f"CSV {os.path.basename(os.fspath(path))!r}")
+    width = len(rows[0])
+    bad = [i + 1 for i, r in enumerate(rows[1:], start=1) if r and len(r) != width]
+    if bad:
+        raise InvalidInput(f"CSV {os.fspath(path)!r} does not parse: line(s) {bad[:10]} have a different number "
+                           f"of fields than the header ({width}).", field="file_path")
+    return data
+
+
+def build_subtasks(fields: Sequence[Mapping[str, Any] | TaskField], columns: Sequence[str]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate task fields against the dataset's columns; return (subtasks, transforms) as the SDK sends them."""
+    if not fields:
+        raise InvalidInput("A task needs at least one field in `fields`.", field="fields")
+    subtasks: list[dict[str, Any]] = []
+    transforms: list[dict[str, Any]] = []
+    names: list[str] = []
+    parsed: list[tuple[TaskField, dict[str, Any]]] = []
+    for i, raw in enumerate(fields):
+        raw_map = raw.model_dump(exclude_none=True) if isinstance(raw, TaskField) else dict(raw)
+        for key in ("name", "type", "input_columns"):
+            if not raw_map.get(key):
+                raise InvalidInput(f"fields[{i}] is missing {key!r}; every field needs name, type and input_columns.",
+                                   field=f"fields[{i}].{key}")
+        try:
+            tf = TaskField.model_validate(raw_map)
+        except ValueError:
+            raise InvalidInput(
+                f"fields[{i}] ({raw_map.get('name')!r}) has unknown type {raw_map.get('type')!r}; use one of "
+                f"{[t.value for t in FieldType]}.", field=f"fields[{i}].type") from None
+        parsed.append((tf, raw_map))
+        names.append(tf.name)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidInput(f"Field names must be unique; repeated: {dupes}.", field="fields")
+    clash = sorted(set(names) & set(columns))
+    if clash:
+        raise InvalidInput(f"Field name(s) {clash} clash with dataset columns; rename the fields.", field="fields")
+    known = set(columns) | set(names)
+    for tf, raw_map in parsed:
+        missing = [c for c in tf.input_columns if c not in known]
+        if missing:
+            raise InvalidInput(
+                f"Field {tf.name!r}: input column(s) {missing} are not dataset columns {sorted(columns)} "
+                "nor other fields.", field=f"{tf.name}.input_columns")
+        kind = tf.type.value
+        if kind in ENRICHMENT_TYPES:
+            transforms.append(dict(raw_map, type=kind))
+            continue
+        if kind in CLASSIFICATION_TYPES and not tf.labels:
+            raise InvalidInput(f"Field {tf.name!r} is a {kind} field and needs a non-empty `labels` list.",
+                               field=f"{tf.name}.labels")
+        if tf.ground_truth_column is not None and tf.ground_truth_column not in columns:
+            raise InvalidInput(f"Field {tf.name!r}: ground_truth_column {tf.ground_truth_column!r} is not a dataset "
+                               f"column {sorted(columns)}.", field=f"{tf.name}.ground_truth_column")
+        sub: dict[str, Any] = {"name": tf.name, "type": kind, "input_columns": list(tf.input_columns),
+                               "guidelines": tf.guidelines, "default_value": tf.fallback_value or "-",
+                               "label_column": tf.ground_truth_column}
+        if kind in CLASSIFICATION_TYPES:
+            sub["labels"] = list(tf.labels or [])
+        subtasks.append(sub)
+    return subtasks, transforms
+
+
+def _subtask_id(task: Task | None, name: str | None, where: str) -> str | None:
+    if name is None:
+        return None
+    if task is None:
+        raise InvalidInput(f"{where} names subtask {name!r} but no task was given; pass task=.", field="task")
+    sub = task.subtask(name)
+    if sub is None:
+        raise InvalidInput(f"{where}: task {task.task_name!r} has no field {name!r}; it has "
+                           f"{[s.name for s in task.subtasks]}.", field="subtask")
+    return sub.id
+
+
+def format_filters(filters: Sequence[Mapping[str, Any]], columns: Sequence[str], task: Task | None) -> list[str]:
+    """Validate filters and serialize them as the SDK does (``json.dumps``)."""
+    out = []
+    for i, f in enumerate(filters):
+        where = f"filters[{i}]"
+        op = f.get("operator")
+        if op not in FILTER_OPERATORS:
+            raise InvalidInput(f"{where}: unknown operator {op!r}; use one of {sorted(FILTER_OPERATORS)}.",
+                               field=f"{where}.operator")
+        fld = f.get("field")
+        value = f.get("value", "")
+        subtask_id = _subtask_id(task, f.get("subtask"), where)
+        if op == "SIMILAR":
+            out.append(json.dumps({"filter_type": "similar", "operator": op, "field": value}))
+            continue
+        if fld in LABEL_FIELDS:
+            if task is None:
+                raise InvalidInput(f"{where}: filtering on {fld!r} needs a task; pass task=.", field="task")
+            value_type = "metadata" if value in columns else "string"
+            out.append(json.dumps({"filter_type": "label", "field": fld, "operator": op, "value": value,
+                                   "subtask_id": subtask_id, "value_type": value_type}))
+            continue
+        if fld not in columns:
+            raise InvalidInput(f"{where}: column {fld!r} does not exist in the dataset; columns are "
+                               f"{sorted(columns)} (or llm_label/confidence/expected_label with a task).",
+                               field=f"{where}.field")
+        out.append(json.dumps({"filter_type": "metadata", "field": fld, "operator": op, "value": value}))
+    return out
+
+
+def format_order_by(order_by: Sequence[Mapping[str, Any]], columns: Sequence[str], task: Task | None) -> list[str]:
+    out = []
+    for i, o in enumerate(order_by):
+        where = f"order_by[{i}]"
+        fld = o.get("field")
+        direction = str(o.get("direction", "ASC")).upper()
+        if direction not in ("ASC", "DESC"):
+            raise InvalidInput(f"{where}: direction must be ASC or DESC, got {o.get('direction')!r}.",
+                               field=f"{where}.direction")
+        subtask_id = _subtask_id(task, o.get("subtask"), where)
+        if fld in ORDER_LABEL_FIELDS and subtask_id is None:
+            raise InvalidInput(f"{where}: sorting by {fld!r} needs task= and a subtask.", field=f"{where}.subtask")
+        if fld not in ORDER_LABEL_FIELDS and fld not in columns:
+            raise InvalidInput(f"{where}: column {fld!r} does not exist in the dataset; columns are {sorted(columns)}.",
+                               field=f"{where}.field")
+        out.append(json.dumps({"field": fld, "direction": direction, "subtask_id": subtask_id}))
+    return out
+
+
+def validate_finetune(base_model: str, hyperparameters: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    model = BASE_MODEL_ALIASES.get(base_model, base_model)
+    if model not in BASE_MODELS:
+        raise InvalidInput(f"Base model {base_model!r} is not offered for fine-tuning; use one of {list(BASE_MODELS)}.",
+                           field="base_model")
+    hp = dict(hyperparameters if hyperparameters is not None else {"num_epochs": 1})
+    for key, value in hp.items():
+        if key not in HYPERPARAMETERS:
+            raise InvalidInput(f"Unknown hyperparameter {key!r}; supported: {sorted(HYPERPARAMETERS)}.",
+                               field=f"hyperparameters.{key}")
+        if isinstance(value, bool) or not isinstance(value, HYPERPARAMETERS[key]) or float(value) < 0:  # type: ignore[arg-type]
+            raise InvalidInput(f"Hyperparameter {key!r} must be a non-negative number, got {value!r}.",
+                               field=f"hyperparameters.{key}")
+    if "num_epochs" in hp and hp["num_epochs"] < 1:
+        raise InvalidInput("num_epochs must be at least 1.", field="hyperparameters.num_epochs")
+    return model, hp
+
+
+# -- job handles ------------------------------------------------------------------------------------------
+class RefuelTaskRun(JobHandle):
+    """A task run on a dataset: done = ``num_labeled``, total = labeled + remaining."""
+
+    kind = "Refuel task run"
+
+    def __init__(self, client: "RefuelClient", task_id: str, dataset_id: str) -> None:
+        super().__init__(f"{task_id}/{dataset_id}", url=client.task_url(task_id))
+        self.client, self.task_id, self.dataset_id = client, task_id, dataset_id
+
+    def fetch_status(self) -> JobStatus:
+        run = self.client.get_task_run(self.task_id, self.dataset_id)
+        total = None
+        if run.num_labeled is not None and run.num_remaining is not None:
+            total = run.num_labeled + run.num_remaining
+        state = JobState.from_vendor(run.status, _RUN_STATES)
+        reason = None if state in (JobState.SUCCEEDED, JobState.RUNNING, JobState.PENDING) else f"status {run.status}"
+        return JobStatus(state, run.status, run.num_labeled, total, reason, run.model_dump())
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_task_run(self.task_id, self.dataset_id)
+
+
+class RefuelExport(JobHandle):
+    """A dataset export: SUCCEEDED once the signed URL is ready (``details['url']``)."""
+
+    kind = "Refuel export"
+
+    def __init__(self, client: "RefuelClient", dataset_id: str, export_id: str) -> None:
+        super().__init__(export_id)
+        self.client, self.dataset_id = client, dataset_id
+        self.download_url: str | None = None
+
+    def fetch_status(self) -> JobStatus:
+        url = self.client.get_export_url(self.dataset_id, self.id)
+        if url is None:
+            return JobStatus(JobState.RUNNING, "in progress")
+        self.download_url = url
+        return JobStatus(JobState.SUCCEEDED, "ready", details={"url": url})
+
+    def cancel_remote(self) -> None:
+        """Refuel has no export cancel; the export simply expires."""
+
+
+class RefuelFinetune(JobHandle):
+    """A fine-tuning run; done/total counts its stages (initialization … deployment)."""
+
+    kind = "Refuel fine-tune"
+
+    def __init__(self, client: "RefuelClient", model_id: str, task_id: str | None = None) -> None:
+        super().__init__(model_id)
+        self.client, self.task_id = client, task_id
+
+    @staticmethod
+    def status_of(model: FinetunedModel) -> JobStatus:
+        raw = (model.finetuning_run_status or "").upper()
+        step = next((i for i, s in enumerate(_FINETUNE_STEPS) if raw.startswith(s)), 0)
+        if raw == "INTERRUPTED":
+            state = JobState.CANCELED
+        elif "FAILED" in raw:
+            state = JobState.FAILED
+        elif raw == "DEPLOYMENT COMPLETED" or model.availability_status == "AVAILABLE":
+            state, step = JobState.SUCCEEDED, len(_FINETUNE_STEPS)
+        elif raw:
+            state = JobState.RUNNING
+        else:
+            state = JobState.UNKNOWN
+        reason = model.finetuning_run_status if state in (JobState.FAILED, JobState.CANCELED) else None
+        return JobStatus(state, model.finetuning_run_status, step, len(_FINETUNE_STEPS), reason, model.model_dump())
+
+    def fetch_status(self) -> JobStatus:
+        for model in self.client.get_finetuned_models(task=self.task_id):
+            if model.id == self.id:
+                return self.status_of(model)
+        raise RefuelNotFound(f"No fine-tuned model {self.id} in the project.", platform="Refuel", method="GET",
+                             path="finetuned_models", status_code=404)
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_finetuning(self.id)
+
+
+class RefuelClient:
+    """Typed client for the Refuel Cloud API. Use as a context manager, or call :meth:`close`.
+
+    ``max_workers`` bounds concurrent page fetches; ``label_concurrency`` and ``label_rate_per_minute``
+    bound DataFrame labeling (Refuel publishes 100 concurrent and 300/min on the label endpoint).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        project: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        app_url: str = DEFAULT_APP_URL,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        max_workers: int = 8,
+        label_concurrency: int = 100,
+        label_rate_per_minute: int | None = 300,
+        page_size: int = 100,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise InvalidInput("Refuel api_key is empty. Set it from the environment, e.g. "
+                               "RefuelResource(api_key=dg.EnvVar('REFUEL_API_KEY')).", field="api_key")
+        for name, value in (("max_workers", max_workers), ("label_concurrency", label_concurrency),
+                            ("page_size", page_size)):
+            if value < 1:
+                raise InvalidInput(f"{name} must be at least 1, got {value}.", field=name)
+        self.max_workers = max_workers
+        self.label_concurrency = label_concurrency
+        self.page_size = page_size
+        self.app_url = app_url.rstrip("/")
+        self.label_limiter = RateLimiter(label_rate_per_minute, 60.0)
+        self._sleep = sleep
+        self._http = HttpTransport(
+            platform="Refuel", base_url=base_url, auth=_BearerAuth(api_key), secrets=[api_key],
+            timeouts=timeouts, retry=retry, max_connections=max(max_workers, label_concurrency),
+            error_class_for=refuel_error_class, error_message_for=default_error_message, transport=transport,
+            sleep=sleep,
+        )
+        self._api_key = api_key
+        self._project_arg = project
+        self._project_id: str | None = None
+        self._ids: dict[tuple[str, str, str], str] = {}
+
+    def __repr__(self) -> str:
+        return (f"RefuelClient(base_url={self._http.base_url!r}, project={self._project_arg!r}, "
+                f"api_key={mask(self._api_key)})")
+
+    def __enter__(self) -> "RefuelClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    def task_url(self, task_id: str) -> str:
+        return f"{self.app_url}/tasks/{task_id}"
+
+    def dataset_url(self, dataset_id: str) -> str:
+        return f"{self.app_url}/datasets/{dataset_id}"
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _response(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
+                  data: Mapping[str, Any] | None = None, files: Any = None, idempotent: bool | None = None
+                  ) -> httpx.Response:
+        form = files is not None or data is not None
+        return self._http.request(
+            method, path, params=encode_query(params, true="True", false="False") if params else None,
+            json_body=body, data=data, files=files, idempotent=idempotent,
+            headers=None if form else {"Content-Type": "application/json"},
+        )
+
+    def _envelope(self, method: str, path: str, response: httpx.Response) -> Any:
+        try:
+            payload = response.json()
+        except ValueError:
+            return None
+        if isinstance(payload, dict) and payload.get("success") is False:
+            message = self._http.redactor.redact(str(payload.get("error_msg") or "success: false"))
+            raise RefuelSoftError(f"Refuel {method} {path}: {message}", platform="Refuel", method=method,
+                                  path=path, status_code=response.status_code, body=payload)
+        return payload
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send and return the envelope's ``data`` (raising on error statuses and ``success: false``)."""
+        payload = self._envelope(method, path, self._response(method, path, **kwargs))
+        return payload.get("data") if isinstance(payload, dict) and "success" in payload else payload
+
+    # -- resolution -------------------------------------------------------------------------------
+    @property
+    def project_id(self) -> str:
+        """The session's project id (resolved from a name once)."""
+        if self._project_id is None:
+            if not self._project_arg:
+                raise InvalidInput("No project set: pass project= (a name or id) to the client or resource.",
+                                   field="project")
+            self._project_id = self._resolve_project(self._project_arg)
+        return self._project_id
+
+    def _resolve(self, kind: str, value: str, lister: Callable[[], list[dict[str, Any]]], key: str) -> str:
+        if is_uuid(value):
+            return value
+        cache_key = (kind, self._project_id or "", value)
+        if cache_key in self._ids:
+            return self._ids[cache_key]
+        for item in lister():
+            if item.get(key) == value:
+                self._ids[cache_key] = str(item["id"])
+                return str(item["id"])
+        raise RefuelNotFound(f"No {kind} with name={value!r} found.", platform="Refuel", method="GET", path=kind,
+                             status_code=404)
+
+    def _resolve_project(self, project: str) -> str:
+        return self._resolve("project", project, lambda: self._call("GET", "projects") or [], "project_name")
+
+    def dataset_id(self, dataset: str) -> str:
+        """A dataset's id from its name or id."""
+        return self._resolve("dataset", dataset, lambda: self._call("GET", "datasets",
+                                                                    params={"project_id": self.project_id}) or [],
+                             "dataset_name")
+
+    def task_id(self, task: str) -> str:
+        pid = self.project_id
+        return self._resolve("task", task, lambda: self._call("GET", f"projects/{pid}/tasks",
+                                                              params={"project_id": pid}) or [], "task_name")
+
+    def application_id(self, application: str) -> str:
+        if is_uuid(application):
+            return application
+        catalog = self._call("GET", f"projects/{APP_CATALOG_PROJECT_ID}/applications") or []
+        hit = next((a for a in catalog if a.get("name") == application), None)
+        if hit:
+            return str(hit["id"])
+        pid = self.project_id
+        return self._resolve("application", application,
+                             lambda: self._call("GET", f"projects/{pid}/applications") or [], "name")
+
+    # -- projects ---------------------------------------------------------------------------------
+    def get_projects(self) -> list[Project]:
+        return [Project.model_validate(p) for p in self._call("GET", "projects") or []]
+
+    def get_project(self, project: str) -> Project:
+        return Project.model_validate(self._call("GET", f"projects/{self._resolve_project(project)}"))
+
+    def create_project(self, project: str, description: str = "") -> Project:
+        data = self._call("POST", "projects", params={"project_name": project, "description": description})
+        return Project.model_validate(data[0] if isinstance(data, list) else data)
+
+    # -- datasets ---------------------------------------------------------------------------------
+    def get_datasets(self) -> list[Dataset]:
+        return [Dataset.from_api(d) for d in self._call("GET", "datasets", params={"project_id": self.project_id})
+                or []]
+
+    def get_dataset(self, dataset: str) -> Dataset:
+        return Dataset.from_api(self._call("GET", f"datasets/{self.dataset_id(dataset)}"))
+
+    def upload_dataset(
+        self,
+        data: "pd.DataFrame | str | os.PathLike[str]",
+        dataset_name: str,
+        *,
+        wait_for_completion: bool = False,
+        wait: WaitOptions | None = None,
+    ) -> Dataset:
+        """Upload a DataFrame or a CSV file (multipart) as a new dataset; optionally wait for ingestion."""
+        if not dataset_name:
+            raise InvalidInput("dataset_name is empty.", field="dataset_name")
+        if isinstance(data, pd.DataFrame):
+            validate_columns(list(data.columns))
+            content = data.to_csv(index=False).encode()
+            filename = f"{dataset_name}.csv"
+        else:
+            content = read_csv_checked(data)
+            filename = os.path.basename(os.fspath(data))
+        raw = self._call("POST", f"projects/{self.project_id}/datasets",
+                         data={"name": dataset_name, "source": "file"},
+                         files={"file": (filename, content, "text/csv")})
+        ds = Dataset.from_api(raw)
+        self._ids[("dataset", self._project_id or "", dataset_name)] = ds.id
+        return self.wait_for_ingestion(ds.id, wait) if wait_for_completion else ds
+
+    def upload_dataset_from_uri(self, uri: str, dataset_name: str, *, wait_for_completion: bool = False,
+                                wait: WaitOptions | None = None) -> Dataset:
+        """Ingest a dataset from a URI Refuel can read (e.g. an S3 presigned URL)."""
+        if not uri or "://" not in uri:
+            raise InvalidInput(f"uri must be a URL Refuel can fetch (e.g. https://… or s3://…), got {uri!r}.",
+                               field="uri")
+        raw = self._call("POST", f"projects/{self.project_id}/datasets",
+                         data={"name": dataset_name, "source": "uri", "source_path": uri})
+        ds = Dataset.from_api(raw)
+        return self.wait_for_ingestion(ds.id, wait) if wait_for_completion else ds
+
+    def wait_for_ingestion(self, dataset: str, wait: WaitOptions | None = None) -> Dataset:
+        """Poll until ingestion is ``success`` (raise on ``failed`` or timeout)."""
+        from dagster_labeling._core import JobFailed, JobTimeout
+
+        opts = wait or WaitOptions(timeout_seconds=900, poll_interval_seconds=0.5, max_poll_interval_seconds=30)
+        did = self.dataset_id(dataset)
+        started, interval = time.monotonic(), opts.poll_interval_seconds
+        while True:
+            ds = Dataset.from_api(self._call("GET", f"datasets/{did}"))
+            if ds.ingest_status == "success":
+                return ds
+            if ds.ingest_status == "failed":
+                raise JobFailed(f"Refuel dataset {did} ingestion failed.", job_id=did, state="FAILED",
+                                raw_status="failed", url=self.dataset_url(did))
+            if opts.timeout_seconds is not None and time.monotonic() - started > opts.timeout_seconds:
+                raise JobTimeout(f"Refuel dataset {did} still {ds.ingest_status!r} after {opts.timeout_seconds} s.",
+                                 job_id=did, timeout_name=opts.timeout_name,
+                                 timeout_seconds=float(opts.timeout_seconds), url=self.dataset_url(did))
+            self._sleep(interval)
+            interval = min(opts.max_poll_interval_seconds, interval * opts.poll_backoff)
+
+    def add_items(self, dataset: str, items: "pd.DataFrame | Sequence[Mapping[str, Any]]") -> int:
+        """Append rows; their columns must equal the dataset's schema (checked first, naming the mismatch)."""
+        ds = self.get_dataset(dataset)
+        if isinstance(items, pd.DataFrame):
+            validate_columns(list(items.columns))
+            rows = json.loads(items.to_json(orient="records", date_format="iso"))
+            row_cols = [list(items.columns)]
+        else:
+            rows = [dict(r) for r in items]
+            row_cols = [list(r) for r in rows]
+        schema = [c for c in ds.columns if c not in RESERVED_COLUMNS]
+        for i, cols in enumerate(row_cols):
+            extra = sorted(set(cols) - set(schema))
+            missing = sorted(set(schema) - set(cols))
+            if extra or missing:
+                where = "the DataFrame" if isinstance(items, pd.DataFrame) else f"item {i}"
+                raise InvalidInput(
+                    f"Columns of {where} differ from dataset {ds.name!r}'s schema {schema}: "
+                    f"not in the schema {extra}, missing {missing}. The schema is fixed at upload.",
+                    field="items")
+        if not rows:
+            return 0
+        self._call("POST", f"datasets/{ds.id}/items", body=rows)
+        return len(rows)
+
+    def delete_dataset(self, dataset: str) -> None:
+        did = self.dataset_id(dataset)
+        self._call("DELETE", f"datasets/{did}")
+        self._ids = {k: v for k, v in self._ids.items() if v != did}
+
+    # -- exports ----------------------------------------------------------------------------------
+    def start_export(self, dataset: str, email_address: str, *, task: str | None = None) -> RefuelExport:
+        """Start an export (Refuel also emails the link); returns a handle to poll for the signed URL."""
+        if not email_address or "@" not in email_address:
+            raise InvalidInput(f"email_address must be a team member's email, got {email_address!r}.",
+                               field="email_address")
+        did = self.dataset_id(dataset)
+        params: dict[str, Any] = {"dataset_id": did, "email_address": email_address}
+        if task:
+            params.update(task_id=self.task_id(task), include_labels=True)
+        data = self._call("POST", f"datasets/{did}/exports", params=params)
+        return RefuelExport(self, did, str(data["export_id"]))
+
+    def get_export_url(self, dataset: str, export_id: str) -> str | None:
+        """The signed URL, or None while the export is in progress (Refuel answers 404 or 202)."""
+        did = self.dataset_id(dataset)
+        try:
+            response = self._response("GET", f"datasets/{did}/exports/{quote_path_segment(export_id)}")
+        except NotFound:
+            return None
+        if response.status_code == 202:
+            return None
+        data = self._envelope("GET", "exports", response)
+        url = data.get("data") if isinstance(data, dict) else data
+        return str(url) if url else None
+
+    def download(self, url: str, path: "str | os.PathLike[str] | None" = None) -> "str | pd.DataFrame":
+        """Stream a signed export URL to ``path`` (returns the path) or, without a path, into a DataFrame."""
+        timeout = self._http.timeouts.to_httpx()
+        with httpx.Client(timeout=timeout, follow_redirects=True) as plain:  # no Authorization, as the SDK
+            with plain.stream("GET", url) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise self._http.error_from_response("GET", "<signed export url>", response)
+                if path is None:
+                    return pd.read_csv(io.BytesIO(response.read()))
+                tmp = f"{os.fspath(path)}.part"
+                with open(tmp, "wb") as fh:
+                    for chunk in response.iter_bytes(1 << 16):
+                        fh.write(chunk)
+                os.replace(tmp, path)
+                return os.fspath(path)
+
+    # -- items ------------------------------------------------------------------------------------
+    def get_items(
+        self,
+        dataset: str,
+        *,
+        max_items: int | None = 20,
+        offset: int = 0,
+        filters: Sequence[Mapping[str, Any]] = (),
+        order_by: Sequence[Mapping[str, Any]] = (),
+        task: str | None = None,
+    ) -> pd.DataFrame:
+        """Items as a DataFrame; with ``task``, plus ``<field>_llm_label``, ``<field>_confidence`` and
+        ``<field>_confirmed_label`` per field. Pages are fetched concurrently (``max_workers``); a page that
+        still fails after retries raises, so the result is never silently partial. ``max_items=None``: all.
+        """
+        if offset < 0 or (max_items is not None and max_items < 0):
+            raise InvalidInput("offset and max_items must be >= 0.", field="max_items")
+        ds = self.get_dataset(dataset)
+        task_obj = self.get_task(task) if task else None
+        params: dict[str, Any] = {
+            "dataset_id": ds.id, "offset": offset, "max_items": 0,
+            "filters": format_filters(filters, ds.columns, task_obj),
+            "order_bys": format_order_by(order_by, ds.columns, task_obj), "expand": "true",
+        }
+        path = f"datasets/{ds.id}"
+        if task_obj is not None:
+            params["task_id"] = task_obj.id
+            path = f"tasks/{task_obj.id}/datasets/{ds.id}"
+        probe = self._call("GET", path, params={**params, "offset": 0})
+        total = int((probe or {}).get("total_count") or 0)
+        available = max(0, total - offset)
+        n = available if max_items is None else min(max_items, available)
+        starts = list(range(offset, offset + n, self.page_size))
+
+        def fetch(start: int) -> pd.DataFrame:
+            size = min(self.page_size, offset + n - start)
+            page = self._call("GET", path, params={**params, "offset": start, "max_items": size})
+            return self._page_frame((page or {}).get("items") or [], task_obj)
+
+        if not starts:
+            return self._page_frame([], task_obj, columns=ds.columns)
+        if len(starts) == 1:
+            frames = [fetch(starts[0])]
+        else:
+            with cf.ThreadPoolExecutor(max_workers=min(self.max_workers, len(starts))) as pool:
+                frames = list(pool.map(fetch, starts))  # raises the first page error: never a silent gap
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    @staticmethod
+    def _page_frame(items: list[Any], task: Task | None, columns: Sequence[str] = ()) -> pd.DataFrame:
+        if task is None:
+            return pd.DataFrame(items) if items else pd.DataFrame(columns=["refuel_uuid", *columns])
+        names = {s.id: s.name for s in task.subtasks}
+        rows = []
+        for item in items:
+            row = dict(item.get("fields") or {})
+            labels = item.get("labels") or []
+            entries = labels.items() if isinstance(labels, dict) else ((e.get("id"), e) for e in labels)
+            for sid, entry in entries:
+                name = names.get(sid, sid)
+                entry = entry or {}
+                row[f"{name}_llm_label"] = entry.get("llm_label")
+                row[f"{name}_confidence"] = entry.get("confidence")
+                row[f"{name}_confirmed_label"] = entry.get("label")
+            rows.append(row)
+        if not rows:
+            cols = ["refuel_uuid", *columns]
+            for s in task.subtasks:
+                cols += [f"{s.name}_llm_label", f"{s.name}_confidence", f"{s.name}_confirmed_label"]
+            return pd.DataFrame(columns=cols)
+        return pd.DataFrame(rows)
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def get_tasks(self) -> list[Task]:
+        pid = self.project_id
+        return [Task.model_validate(t) for t in self._call("GET", f"projects/{pid}/tasks",
+                                                           params={"project_id": pid}) or []]
+
+    def get_task(self, task: str) -> Task:
+        return Task.model_validate(self._call("GET", f"tasks/{self.task_id(task)}"))
+
+    def create_task(self, task: str, dataset: str, context: str,
+                    fields: Sequence[Mapping[str, Any] | TaskField], model: str | None = None) -> Task:
+        """Define a task; fields are validated against the dataset's columns before anything is sent."""
+        if not task:
+            raise InvalidInput("task (the task name) is empty.", field="task")
+        if not context:
+            raise InvalidInput("context is empty; describe the domain, e.g. 'You are an expert at …'.",
+                               field="context")
+        model_id = None
+        if model is not None:
+            if model not in LLM_MODELS:
+                raise InvalidInput(f"Unknown model {model!r}; use one of {sorted(LLM_MODELS)}.", field="model")
+            model_id = LLM_MODELS[model]
+        ds = self.get_dataset(dataset)
+        subtasks, transforms = build_subtasks(fields, [c for c in ds.columns if c not in RESERVED_COLUMNS])
+        body: dict[str, Any] = {"context": context, "subtasks": subtasks, "dataset_id": ds.id, "model": model_id,
+                                "task_type": "task_chain"}
+        if transforms:
+            body["transforms"] = transforms
+        raw = self._call("POST", f"projects/{self.project_id}/tasks", params={"task_name": task}, body=body)
+        created = Task.model_validate(raw)
+        self._ids[("task", self._project_id or "", task)] = created.id
+        return created
+
+    # -- task runs --------------------------------------------------------------------------------
+    def start_task_run(self, task: str, dataset: str, *, num_items: int | None = None) -> RefuelTaskRun:
+        """Start labeling the dataset (or ``num_items`` of it); returns a job handle (``.wait()``)."""
+        if num_items is not None and num_items < 1:
+            raise InvalidInput(f"num_items must be at least 1, got {num_items}.", field="num_items")
+        tid, did = self.task_id(task), self.dataset_id(dataset)
+        self._call("POST", f"tasks/{tid}/runs", params={"task_id": tid, "dataset_id": did, "num_items": num_items})
+        return RefuelTaskRun(self, tid, did)
+
+    def task_run(self, task: str, dataset: str) -> RefuelTaskRun:
+        """A handle on an existing run (e.g. from a sensor), without starting anything."""
+        return RefuelTaskRun(self, self.task_id(task), self.dataset_id(dataset))
+
+    def cancel_task_run(self, task: str, dataset: str) -> None:
+        tid, did = self.task_id(task), self.dataset_id(dataset)
+        self._call("POST", f"tasks/{tid}/runs", params={"task_id": tid, "dataset_id": did, "cancel_run": True})
+
+    def get_task_run(self, task: str, dataset: str) -> TaskRun:
+        """Status plus metrics (``num_labeled``, ``num_remaining``, elapsed and remaining seconds)."""
+        tid, did = self.task_id(task), self.dataset_id(dataset)
+        params = {"task_id": tid, "dataset_id": did}
+        run = self._call("GET", f"tasks/{tid}/runs/{did}", params=params) or {}
+        metrics = (self._call("GET", f"tasks/{tid}/runs/{did}/metrics", params=params) or {}).get("task") or []
+        flat = {m.get("name"): m.get("value") for m in metrics if isinstance(m, dict)}
+        return TaskRun.model_validate({**run, "metrics": metrics, **{
+            k: flat.get(k) for k in ("num_labeled", "num_remaining", "time_elapsed_seconds", "time_remaining_seconds")
+        }})
+
+    # -- applications -----------------------------------------------------------------------------
+    def get_applications(self) -> list[Application]:
+        return [Application.model_validate(a) for a in
+                self._call("GET", f"projects/{self.project_id}/applications") or []]
+
+    def get_application(self, application: str) -> Application:
+        return Application.model_validate(self._call("GET", f"applications/{self.application_id(application)}"))
+
+    def deploy_task(self, task: str, application_name: str | None = None) -> Application:
+        tid = self.task_id(task)
+        raw = self._call("POST", f"projects/{self.project_id}/applications",
+                         params={"task_id": tid, "application_name": application_name or task})
+        return Application.model_validate(raw)
+
+    def _label_params(self, aid: str, explain: bool, explain_fields: Sequence[str] | None, telemetry: bool,
+                      model_id: str | None, is_async: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = {"application_id": aid, "explain": explain, "telemetry": telemetry,
+                                  "explain_fields": ";".join(explain_fields) if explain_fields else None,
+                                  "model_id": LLM_MODELS.get(model_id, model_id) if model_id else None}
+        if is_async:
+            params["is_async"] = True
+        return params
+
+    def label(self, application: str, inputs: Sequence[Mapping[str, Any]], *, explain: bool = False,
+              explain_fields: Sequence[str] | None = None, telemetry: bool = False,
+              model_id: str | None = None) -> list[LabelOutput]:
+        """Label inputs synchronously (one request each, as the SDK); raises if any input fails.
+
+        For many rows use :meth:`label_dataframe`, which bounds concurrency and rate and reports failures.
+        """
+        aid = self.application_id(application)
+        params = self._label_params(aid, explain, explain_fields, telemetry, model_id)
+
+        def one(item: Mapping[str, Any]) -> LabelOutput:
+            return self._label_one(aid, params, item)
+
+        if len(inputs) <= 1:
+            return [one(i) for i in inputs]
+        with cf.ThreadPoolExecutor(max_workers=min(self.label_concurrency, len(inputs))) as pool:
+            return list(pool.map(one, inputs))
+
+    def _label_one(self, aid: str, params: Mapping[str, Any], item: Mapping[str, Any]) -> LabelOutput:
+        self.label_limiter.acquire()
+        data = self._call("POST", f"applications/{aid}/label", params=params, body=[dict(item)])
+        outputs = (data or {}).get("refuel_output") or []
+        if not outputs:
+            raise RefuelSoftError("Refuel returned no refuel_output for the input.", platform="Refuel",
+                                  method="POST", path=f"applications/{aid}/label", status_code=200)
+        return LabelOutput.model_validate(outputs[0])
+
+    def label_dataframe(
+        self,
+        application: str,
+        df: pd.DataFrame,
+        *,
+        input_columns: Sequence[str] | None = None,
+        explain: bool = False,
+        telemetry: bool = False,
+        concurrency: int | None = None,
+        rate_per_minute: int | None = -1,
+    ) -> LabelingResult:
+        """Label every row through a deployed application: bounded concurrency, client-side rate limit.
+
+        The result has the input columns plus ``refuel_uuid`` and ``<field>_label``/``<field>_confidence``
+        (and ``<field>_explanation`` with ``explain``); rows that failed are in ``failures`` by index.
+        ``rate_per_minute=-1`` uses the client's limiter, ``None`` turns limiting off.
+        """
+        cols = list(input_columns) if input_columns is not None else [str(c) for c in df.columns]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise InvalidInput(f"input_columns {missing} are not columns of the DataFrame {list(df.columns)}.",
+                               field="input_columns")
+        if not df.index.is_unique:
+            raise InvalidInput("The DataFrame index must be unique: failures are reported by index.", field="df")
+        limiter = self.label_limiter if rate_per_minute == -1 else RateLimiter(rate_per_minute, 60.0)
+        aid = self.application_id(application)
+        params = self._label_params(aid, explain, None, telemetry, None)
+        records = json.loads(df[cols].to_json(orient="records", date_format="iso"))
+        index = list(df.index)
+        by_key = {str(k): k for k in index}
+
+        def submit(key: str, item: dict[str, Any]) -> LabelOutput:
+            limiter.acquire()
+            data = self._call("POST", f"applications/{aid}/label", params=params, body=[item])
+            outputs = (data or {}).get("refuel_output") or []
+            if not outputs or not outputs[0].get("refuel_uuid"):
+                raise RefuelSoftError("no labeled output", platform="Refuel", method="POST",
+                                      path="applications/label", status_code=200)
+            return LabelOutput.model_validate(outputs[0])
+
+        result = run_bulk(((str(k), r) for k, r in zip(index, records, strict=True)), submit,
+                          concurrency=concurrency or self.label_concurrency)
+        rows: list[dict[str, Any]] = []
+        for key in (str(k) for k in index):
+            out = result.created.get(key)
+            row: dict[str, Any] = {"refuel_uuid": out.refuel_uuid if out else None}
+            for name, fo in (out.refuel_fields.items() if out else []):
+                label = fo.label
+                row[f"{name}_label"] = label[0] if isinstance(label, list) and len(label) == 1 else label
+                row[f"{name}_confidence"] = fo.confidence
+                if explain:
+                    row[f"{name}_explanation"] = fo.explanation
+            rows.append(row)
+        labels = pd.DataFrame(rows, index=df.index)
+        out_df = pd.concat([df, labels], axis=1)
+        failures = {by_key[k]: f for k, f in result.failures.items()}
+        return LabelingResult(out_df, failures)
+
+    def alabel(self, application: str, inputs: Sequence[Mapping[str, Any]], *, explain: bool = False,
+               explain_fields: Sequence[str] | None = None, telemetry: bool = False,
+               model_id: str | None = None) -> list[LabelOutput]:
+        """Submit inputs for async labeling (one request); returns stubs with ``refuel_uuid`` and ``uri``."""
+        if not inputs:
+            raise InvalidInput("inputs is empty.", field="inputs")
+        aid = self.application_id(application)
+        self.label_limiter.acquire()
+        data = self._call("POST", f"applications/{aid}/label", body=[dict(i) for i in inputs],
+                          params=self._label_params(aid, explain, explain_fields, telemetry, model_id, True))
+        return [LabelOutput.model_validate(o) for o in (data or {}).get("refuel_output") or []]
+
+    def get_labeled_item(self, application: str, refuel_uuid: str) -> LabelOutput | None:
+        """The labeled item, or None while it is still processing (202)."""
+        aid = self.application_id(application)
+        response = self._response("GET", f"applications/{aid}/items/{quote_path_segment(refuel_uuid)}")
+        if response.status_code == 202:
+            return None
+        payload = self._envelope("GET", "applications/items", response)
+        outputs = ((payload or {}).get("data") or {}).get("refuel_output") or []
+        return LabelOutput.model_validate(outputs[0]) if outputs else None
+
+    def wait_for_labeled_items(self, application: str, refuel_uuids: Iterable[str], *, timeout_seconds: float = 300,
+                               poll_interval_seconds: float = 0.5) -> dict[str, LabelOutput]:
+        """Poll until every async item is labeled; raises JobTimeout naming those still pending."""
+        from dagster_labeling._core import JobTimeout
+
+        pending = list(refuel_uuids)
+        done: dict[str, LabelOutput] = {}
+        started = time.monotonic()
+        while pending:
+            still = []
+            for uid in pending:
+                out = self.get_labeled_item(application, uid)
+                if out is None:
+                    still.append(uid)
+                else:
+                    done[uid] = out
+            pending = still
+            if pending:
+                if time.monotonic() - started > timeout_seconds:
+                    raise JobTimeout(f"{len(pending)} async item(s) still processing after {timeout_seconds} s: "
+                                     f"{pending[:5]}", job_id=pending[0], timeout_name="timeout_seconds",
+                                     timeout_seconds=timeout_seconds, url=None)
+                self._sleep(poll_interval_seconds)
+        return done
+
+    def feedback(self, application: str, refuel_uuid: str, labels: Mapping[str, Any]) -> None:
+        """Log corrected labels for a labeled item (``{field name: label}``), one request per field."""
+        app = self.get_application(application)
+        ids = {s.name: s.id for s in app.subtasks}
+        unknown = sorted(set(labels) - set(ids))
+        if unknown or not labels:
+            raise InvalidInput(f"feedback fields {unknown or '(none)'} are not fields of application {app.name!r}: "
+                               f"{sorted(ids)}.", field="labels")
+        for name, value in labels.items():
+            self._call("POST", f"applications/{app.id}/items/{quote_path_segment(refuel_uuid)}/label",
+                       body={ids[name]: {"label": value}})
+
+    # -- fine-tuning ------------------------------------------------------------------------------
+    def finetune_model(self, task: str, base_model: str, *, hyperparameters: Mapping[str, Any] | None = None,
+                       datasets: Sequence[str] | None = None) -> RefuelFinetune:
+        """Start fine-tuning ``base_model`` on a task's data (validated first); returns a job handle."""
+        model, hp = validate_finetune(base_model, hyperparameters)
+        tid = self.task_id(task)
+        body = {"project_id": self.project_id, "task_id": tid, "max_training_rows": None, "lora": True,
+                "base_model": model, "augmented_finetuning_model": False, "hyperparameters": hp,
+                "datasets": [self.dataset_id(d) for d in datasets] if datasets else None}
+        data = self._call("POST", f"projects/{self.project_id}/finetuned_models", body=body)
+        return RefuelFinetune(self, str(data["id"]), tid)
+
+    def get_finetuned_models(self, task: str | None = None) -> list[FinetunedModel]:
+        params = {"task_id": self.task_id(task) if task else None}
+        return [FinetunedModel.model_validate(m) for m in
+                self._call("GET", f"projects/{self.project_id}/finetuned_models", params=params) or []]
+
+    def finetune(self, model_id: str, task: str | None = None) -> RefuelFinetune:
+        """A handle on an existing fine-tuning run."""
+        return RefuelFinetune(self, model_id, self.task_id(task) if task else None)
+
+    def cancel_finetuning(self, model_id: str) -> FinetunedModel:
+        data = self._call("PATCH", f"finetuned_models/{quote_path_segment(model_id)}",
+                          body={"model_id": model_id, "finetuning_run_status": "INTERRUPTED"})
+        return FinetunedModel.model_validate(data)
