@@ -3,6 +3,7 @@
 * ``emulator_server``: one :class:`EmulatorServer` on 127.0.0.1 for the whole session.
 * ``scale_emulator``: a :class:`ScaleEmulatorHandle` with fresh Scale state and no faults.
 * ``llm_engine_emulator``: a :class:`LLMEngineEmulatorHandle` with fresh LLM Engine state and no faults.
+* ``argilla_emulator``: an :class:`ArgillaEmulatorHandle` with fresh Argilla state and no faults.
 """
 
 from collections.abc import Iterator
@@ -116,3 +117,44 @@ def llm_engine_emulator(emulator_server: EmulatorServer) -> Iterator[LLMEngineEm
     for f, v in defaults.items():
         setattr(state, f, v)
     emulator_server.reset("llm-engine")
+
+
+@dataclass
+class ArgillaEmulatorHandle:
+    """What ``argilla_emulator`` yields: ``api_url``/``api_key`` for the SDK or client, the state, faults, log."""
+
+    server: EmulatorServer
+    state: Any  # ArgillaEmulator
+
+    @property
+    def api_url(self) -> str:
+        """``rg.Argilla(api_url=..., api_key=...)`` / ``ArgillaClient(api_key, api_url=...)``."""
+        return self.server.platform_url("argilla")
+
+    @property
+    def api_key(self) -> str:
+        return str(self.state.api_key)
+
+    @property
+    def request_log(self) -> RequestLog:
+        return self.state.request_log  # type: ignore[no-any-return]
+
+    def set_faults(self, config: FaultConfig | None = None, **kwargs: Any) -> FaultConfig:
+        """Inject faults into Argilla requests (a FaultConfig or its keyword arguments)."""
+        return self.server.set_faults("argilla", config, **kwargs)
+
+    def fault_counters(self) -> dict[str, int]:
+        return self.server.fault_counters("argilla")
+
+
+@pytest.fixture
+def argilla_emulator(emulator_server: EmulatorServer) -> Iterator[ArgillaEmulatorHandle]:
+    """The session server's Argilla emulator, reset before and after the test (annotator settings restored)."""
+    emulator_server.reset("argilla")
+    state = emulator_server.platform("argilla")
+    names = ("annotation_seconds", "responses_per_record", "agreement", "discard_rate", "auto_annotate")
+    defaults = {n: getattr(state, n) for n in names}
+    yield ArgillaEmulatorHandle(emulator_server, state)
+    for n, v in defaults.items():
+        setattr(state, n, v)
+    emulator_server.reset("argilla")
