@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dagster_labeling.callbacks.inbox import CallbackInbox, InboxEvent, strip_sensitive_headers
 from dagster_labeling.callbacks.receiver import build_callback_app
 from dagster_labeling.callbacks.sources import (
+    ArgillaWebhookSource,
     CallbackRejected,
     CallbackSource,
     ScaleCallbackSource,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor, default_run_key
 
 __all__ = [
+    "ArgillaWebhookSource",
     "CallbackInbox",
     "CallbackRejected",
     "CallbackSource",

@@ -42,28 +42,42 @@ def callbacks_group() -> None:
     show_default=True,
     help="Name of the environment variable holding Scale's callback auth key.",
 )
+@click.option(
+    "--argilla-webhook-secret-env",
+    default="ARGILLA_WEBHOOK_SECRET",
+    show_default=True,
+    help="Name of the environment variable holding the Argilla webhook secret (serves /callbacks/argilla when set).",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn/receiver log level.")
 def serve(
-    host: str, port: int, inbox_path: str, max_body_bytes: int, scale_callback_key_env: str, log_level: str
+    host: str, port: int, inbox_path: str, max_body_bytes: int, scale_callback_key_env: str,
+    argilla_webhook_secret_env: str, log_level: str,
 ) -> None:
     """Serve POST /callbacks/<source> and GET /healthz."""
     import uvicorn
 
     from dagster_labeling.callbacks.inbox import CallbackInbox
     from dagster_labeling.callbacks.receiver import build_callback_app
-    from dagster_labeling.callbacks.sources import ScaleCallbackSource
+    from dagster_labeling.callbacks.sources import ArgillaWebhookSource, CallbackSource, ScaleCallbackSource
 
     key = os.environ.get(scale_callback_key_env)
-    if not key:
+    argilla_secret = os.environ.get(argilla_webhook_secret_env)
+    sources: list[CallbackSource] = [ArgillaWebhookSource(argilla_secret)] if argilla_secret else []
+    del argilla_secret
+    if key:
+        sources.insert(0, ScaleCallbackSource(key))
+    if not sources:
         raise click.UsageError(
             f"environment variable {scale_callback_key_env} is not set (or empty): it must hold the Scale "
-            "callback auth key (choose another variable with --scale-callback-key-env)"
+            "callback auth key (choose another variable with --scale-callback-key-env), or set "
+            f"{argilla_webhook_secret_env} to the Argilla webhook secret"
         )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inbox = CallbackInbox(inbox_path)
-    app = build_callback_app(inbox, [ScaleCallbackSource(key)], max_body_bytes=max_body_bytes)
+    app = build_callback_app(inbox, sources, max_body_bytes=max_body_bytes)
     del key
-    click.echo(f"callbacks receiver on http://{host}:{port}/callbacks/scale, inbox {inbox.path}", err=True)
+    paths = ", ".join(f"http://{host}:{port}/callbacks/{s.name}" for s in sources)
+    click.echo(f"callbacks receiver on {paths}, inbox {inbox.path}", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
 
 
