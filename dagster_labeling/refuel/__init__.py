@@ -1,5 +1,14 @@
 """Refuel Cloud: datasets, labeling tasks and runs, exports, applications and fine-tuning, for Dagster."""
 
+from dagster_labeling.refuel.assets import (
+    build_refuel_agreement_check,
+    build_refuel_confidence_check,
+    build_refuel_dataset_asset,
+    build_refuel_export_asset,
+    build_refuel_finetune_asset,
+    build_refuel_labels_asset,
+    build_refuel_online_labels_asset,
+)
 from dagster_labeling.refuel.client import (
     BASE_MODELS,
     DEFAULT_BASE_URL,
@@ -31,10 +40,20 @@ from dagster_labeling.refuel.models import (
     TaskField,
     TaskRun,
 )
+from dagster_labeling.refuel.resource import RefuelResource
+from dagster_labeling.refuel.sensors import (
+    build_refuel_export_sensor,
+    build_refuel_finetune_sensor,
+    build_refuel_task_run_sensor,
+)
 
 __all__ = [
     "BASE_MODELS", "DEFAULT_BASE_URL", "FILTER_OPERATORS", "Application", "Dataset", "FieldType", "FinetunedModel",
     "LabelOutput", "LabelingResult", "Project", "RefuelBadRequest", "RefuelClient", "RefuelConflict",
     "RefuelException", "RefuelExport", "RefuelFinetune", "RefuelNotFound", "RefuelRateLimited",
     "RefuelServerError", "RefuelSoftError", "RefuelTaskRun", "RefuelUnauthorized", "Task", "TaskField", "TaskRun",
+    "RefuelResource", "build_refuel_agreement_check", "build_refuel_confidence_check", "build_refuel_dataset_asset",
+    "build_refuel_export_asset", "build_refuel_export_sensor", "build_refuel_finetune_asset",
+    "build_refuel_finetune_sensor", "build_refuel_labels_asset", "build_refuel_online_labels_asset",
+    "build_refuel_task_run_sensor",
 ]

@@ -734,6 +734,18 @@ class RefuelClient:
                 frames = list(pool.map(fetch, starts))  # raises the first page error: never a silent gap
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
+    def count_items(self, dataset: str, *, filters: Sequence[Mapping[str, Any]] = (), task: str | None = None) -> int:
+        """How many items match the filters (one request after the lookups)."""
+        ds = self.get_dataset(dataset)
+        task_obj = self.get_task(task) if task else None
+        params: dict[str, Any] = {"dataset_id": ds.id, "offset": 0, "max_items": 0,
+                                  "filters": format_filters(filters, ds.columns, task_obj), "expand": "true"}
+        path = f"datasets/{ds.id}"
+        if task_obj is not None:
+            params["task_id"] = task_obj.id
+            path = f"tasks/{task_obj.id}/datasets/{ds.id}"
+        return int((self._call("GET", path, params=params) or {}).get("total_count") or 0)
+
     @staticmethod
     def _page_frame(items: list[Any], task: Task | None, columns: Sequence[str] = ()) -> pd.DataFrame:
         if task is None:

@@ -4,6 +4,7 @@
 * ``scale_emulator``: a :class:`ScaleEmulatorHandle` with fresh Scale state and no faults.
 * ``llm_engine_emulator``: a :class:`LLMEngineEmulatorHandle` with fresh LLM Engine state and no faults.
 * ``argilla_emulator``: an :class:`ArgillaEmulatorHandle` with fresh Argilla state and no faults.
+* ``refuel_emulator``: a :class:`RefuelEmulatorHandle` with fresh Refuel state, a project and no faults.
 """
 
 from collections.abc import Iterator
@@ -158,3 +159,51 @@ def argilla_emulator(emulator_server: EmulatorServer) -> Iterator[ArgillaEmulato
     for n, v in defaults.items():
         setattr(state, n, v)
     emulator_server.reset("argilla")
+
+
+@dataclass
+class RefuelEmulatorHandle:
+    """What ``refuel_emulator`` yields: ``base_url``/``api_key``/``project`` for the SDK or client, state, faults."""
+
+    server: EmulatorServer
+    state: Any  # RefuelEmulator
+    project: str = "emulator-project"
+
+    @property
+    def base_url(self) -> str:
+        """``refuel.init(api_key=..., api_base_url=base_url, project=...)`` / ``RefuelClient(..., base_url=...)``."""
+        return self.server.platform_url("refuel")
+
+    @property
+    def api_key(self) -> str:
+        return str(self.state.api_key)
+
+    @property
+    def request_log(self) -> RequestLog:
+        log: RequestLog = self.state.request_log
+        return log
+
+    def set_faults(self, config: FaultConfig | None = None, **kwargs: Any) -> FaultConfig:
+        """Inject faults into Refuel requests (a FaultConfig or its keyword arguments)."""
+        return self.server.set_faults("refuel", config, **kwargs)
+
+    def fault_counters(self) -> dict[str, int]:
+        return self.server.fault_counters("refuel")
+
+
+@pytest.fixture
+def refuel_emulator(emulator_server: EmulatorServer) -> Iterator[RefuelEmulatorHandle]:
+    """The session server's Refuel emulator, reset, with project ``emulator-project`` and fast simulated work."""
+    emulator_server.reset("refuel")
+    state = emulator_server.platform("refuel")
+    names = ("ingest_seconds", "items_per_second", "export_seconds", "async_label_seconds", "finetune_seconds",
+             "label_rate_limit", "label_rate_window_seconds")
+    defaults = {n: getattr(state, n) for n in names}
+    state.ingest_seconds, state.export_seconds, state.async_label_seconds = 0.05, 0.05, 0.05
+    state.finetune_seconds, state.items_per_second = 0.3, 5000.0
+    handle = RefuelEmulatorHandle(emulator_server, state)
+    state.ensure_project(handle.project)
+    yield handle
+    for n, v in defaults.items():
+        setattr(state, n, v)
+    emulator_server.reset("refuel")

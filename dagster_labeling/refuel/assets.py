@@ -1,0 +1,349 @@
+"""Asset factories for Refuel: a dataset, its labels from a task run, online labels, a fine-tune; and checks.
+
+>>> import dagster as dg, pandas as pd
+>>> @dg.asset
+... def reviews() -> pd.DataFrame:
+...     return pd.DataFrame({"text": ["Great phone"]})
+>>> dataset = build_refuel_dataset_asset(name="reviews_dataset", upstream=reviews, dataset_name="reviews")
+>>> labels = build_refuel_labels_asset(name="reviews_labels", dataset_asset=dataset, dataset_name="reviews",
+...                                    task="sentiment", fields=["sentiment"])
+>>> check = build_refuel_confidence_check(asset=labels, field="sentiment", threshold=0.8, min_share=0.9)
+>>> sorted(k.to_user_string() for k in labels.keys)
+['reviews_labels']
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from dagster_labeling._core import InvalidInput
+from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling.refuel.client import validate_finetune
+from dagster_labeling.refuel.pipeline import (
+    agreement,
+    confidence_share,
+    label_distribution,
+    mean_confidence,
+    upload_or_append,
+)
+from dagster_labeling.refuel.resource import RefuelResource
+
+DATASET_ID_META = "refuel/dataset_id"
+RUN_STATE_META = "refuel/run_state"
+TASK_RUN_META = "refuel/task_run"
+MODEL_ID_META = "refuel/model_id"
+MODEL_STATE_META = "refuel/finetune_state"
+EXPORT_ID_META = "refuel/export_id"
+MAX_FAILED_ROWS_SHOWN = 50
+
+AssetRef = dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec
+
+
+def _asset_key(ref: AssetRef) -> dg.AssetKey:
+    if isinstance(ref, (dg.AssetsDefinition, dg.AssetSpec)):
+        return ref.key
+    return dg.AssetKey.from_coercible(ref)
+
+
+def build_refuel_dataset_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    dataset_name: str,
+    partition_column: str = "dagster_partition",
+    replace_existing: bool = False,
+    wait_for_ingestion: bool = True,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    resource_key: str = "refuel",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset that uploads an upstream DataFrame as the Refuel dataset ``dataset_name``.
+
+    Partitioned: the first partition creates the dataset; every other partition's rows are appended with
+    ``partition_column = <key>``, and a partition whose rows are already there is skipped, so a backfill of
+    N partitions appends each exactly once even when re-run. Unpartitioned: an existing dataset is kept
+    unless ``replace_existing``. Waits for ingestion by default.
+    """
+    upstream_key = _asset_key(upstream)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)}, partitions_def=partitions_def,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel", "pandas"},
+        description=description or f"{upstream_key.to_user_string()} as the Refuel dataset {dataset_name!r}.",
+    )
+    def _refuel_dataset_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame) -> dg.MaterializeResult:
+        partition = context.partition_key if context.has_partition_key else None
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        with refuel.get_client() as client:
+            outcome = upload_or_append(
+                client, dataset_name, rows, partition_column=partition_column if partition else None,
+                partition_key=partition, replace=replace_existing, wait_for_ingestion=wait_for_ingestion,
+            )
+            url = client.dataset_url(outcome.dataset_id)
+        context.log.info(f"Refuel dataset {dataset_name}: {outcome.action}, {outcome.rows_sent} row(s) sent. {url}")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(rows), DATASET_ID_META: outcome.dataset_id, "refuel/dataset_name": dataset_name,
+            "refuel/action": outcome.action, "refuel/rows_sent": outcome.rows_sent,
+            "refuel/dataset_url": dg.MetadataValue.url(url),
+        })
+
+    return _refuel_dataset_asset
+
+
+def _label_metadata(frame: pd.DataFrame, fields: Sequence[str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"dagster/row_count": len(frame)}
+    for f in fields:
+        if f"{f}_llm_label" in frame.columns or f"{f}_label" in frame.columns:
+            meta[f"refuel/{f}/label_distribution"] = dg.MetadataValue.json(label_distribution(frame, f))
+        conf = mean_confidence(frame, f)
+        if conf is not None:
+            meta[f"refuel/{f}/mean_confidence"] = conf
+    return meta
+
+
+def build_refuel_labels_asset(
+    *,
+    name: str,
+    dataset_asset: AssetRef,
+    dataset_name: str,
+    task: str,
+    fields: Sequence[str] = (),
+    partition_column: str = "dagster_partition",
+    num_items: int | None = None,
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 6 * 3600,
+    poll_interval_seconds: float = 5.0,
+    cancel_on_termination: bool = True,
+    cancel_on_timeout: bool = False,
+    resource_key: str = "refuel",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.AssetsDefinition:
+    """An asset that runs ``task`` on the dataset and outputs its items with labels and confidence.
+
+    It starts a task run (the whole dataset or ``num_items``), waits with progress logs (cancelling the run if
+    the Dagster run is terminated), then fetches the items (a partition's rows only, by ``partition_column``)
+    as a DataFrame with ``<field>_llm_label``, ``<field>_confidence``, ``<field>_confirmed_label``. With
+    ``wait_for_completion=False`` it returns the items fetched so far and leaves completion to
+    :func:`build_refuel_task_run_sensor`. Metadata: run URL and state, label distribution and mean confidence
+    per field, row count.
+    """
+    dataset_key = _asset_key(dataset_asset)
+    parts = partitions_def if partitions_def is not None else (
+        dataset_asset.partitions_def if isinstance(dataset_asset, dg.AssetsDefinition) else None)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, deps=[dataset_key], partitions_def=parts,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel", "pandas"},
+        description=description or f"Labels of Refuel task {task!r} on dataset {dataset_name!r}.",
+    )
+    def _refuel_labels_asset(context: dg.AssetExecutionContext, config: WaitConfig) -> dg.Output[pd.DataFrame]:
+        partition = context.partition_key if context.has_partition_key else None
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
+            cancel_on_timeout=cancel_on_timeout,
+        )
+        with refuel.get_client() as client:
+            run = client.start_task_run(task, dataset_name, num_items=num_items)
+            context.log.info(f"Started Refuel task run {run.id}: {run.url}")
+            status = run.wait(options, log=context.log) if waits else run.refresh()
+            filters = [{"field": partition_column, "operator": "=", "value": partition}] if partition else []
+            frame = client.get_items(dataset_name, task=task, max_items=None, filters=filters)
+        meta = _label_metadata(frame, fields)
+        meta.update({RUN_STATE_META: status.state.value, TASK_RUN_META: run.id,
+                     "refuel/run_url": dg.MetadataValue.url(run.url or ""),
+                     "refuel/num_labeled": status.done if status.done is not None else 0})
+        return dg.Output(frame, metadata=meta)
+
+    return _refuel_labels_asset
+
+
+def build_refuel_online_labels_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    application: str,
+    input_columns: Sequence[str] | None = None,
+    fields: Sequence[str] = (),
+    explain: bool = False,
+    concurrency: int | None = None,
+    rate_per_minute: int | None = -1,
+    allow_partial: bool = False,
+    resource_key: str = "refuel",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.AssetsDefinition:
+    """An asset that labels an upstream DataFrame now, row by row, through a deployed application.
+
+    Concurrency and rate are bounded (the resource's ``label_concurrency``/``label_rate_per_minute`` unless
+    given). Rows that fail after retries fail the step, listed in metadata, unless ``allow_partial``; then they
+    are kept with empty labels and counted in ``refuel/failed_rows``.
+    """
+    upstream_key = _asset_key(upstream)
+    parts = partitions_def if partitions_def is not None else (
+        upstream.partitions_def if isinstance(upstream, dg.AssetsDefinition) else None)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)}, partitions_def=parts,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel", "pandas"},
+        description=description or f"{upstream_key.to_user_string()} labeled by Refuel application {application!r}.",
+    )
+    def _refuel_online_labels_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        with refuel.get_client() as client:
+            result = client.label_dataframe(application, rows, input_columns=input_columns, explain=explain,
+                                            concurrency=concurrency, rate_per_minute=rate_per_minute)
+        failures = result.failures
+        if failures:
+            table = ["| row | error |", "|---|---|"] + [
+                f"| {k} | {f.error_type}: {f.message[:200].replace('|', '/')} |"
+                for k, f in list(failures.items())[:MAX_FAILED_ROWS_SHOWN]]
+            if not allow_partial:
+                raise dg.Failure(
+                    description=f"{len(failures)} of {len(rows)} rows could not be labeled by {application!r}.",
+                    metadata={"failed_rows": dg.MetadataValue.md("\n".join(table)), "failed_count": len(failures)},
+                )
+            context.log.warning(f"{len(failures)} row(s) could not be labeled; kept with empty labels.")
+        meta = _label_metadata(result.labels, fields)
+        meta["refuel/failed_rows"] = len(failures)
+        return dg.Output(result.labels, metadata=meta)
+
+    return _refuel_online_labels_asset
+
+
+def build_refuel_finetune_asset(
+    *,
+    name: str,
+    task: str,
+    base_model: str,
+    hyperparameters: Mapping[str, Any] | None = None,
+    datasets: Sequence[str] | None = None,
+    deps: Sequence[AssetRef] = (),
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 24 * 3600,
+    poll_interval_seconds: float = 30.0,
+    cancel_on_termination: bool = True,
+    cancel_on_timeout: bool = False,
+    resource_key: str = "refuel",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset that fine-tunes ``base_model`` on ``task``'s data and records the model id with its stats.
+
+    The base model and hyperparameters are validated when the factory is called. It waits by default (and
+    cancels the fine-tune if the run is terminated); otherwise :func:`build_refuel_finetune_sensor` completes it.
+    """
+    validate_finetune(base_model, hyperparameters)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, deps=[_asset_key(d) for d in deps],
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel"},
+        description=description or f"A {base_model} fine-tuned on Refuel task {task!r}.",
+    )
+    def _refuel_finetune_asset(context: dg.AssetExecutionContext, config: WaitConfig) -> dg.MaterializeResult:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
+            cancel_on_timeout=cancel_on_timeout,
+        )
+        with refuel.get_client() as client:
+            job = client.finetune_model(task, base_model, hyperparameters=hyperparameters, datasets=datasets)
+            context.log.info(f"Started Refuel fine-tune {job.id} of {base_model}")
+            status = job.wait(options, log=context.log) if waits else job.refresh()
+        details = dict(status.details)
+        return dg.MaterializeResult(metadata={
+            MODEL_ID_META: job.id, MODEL_STATE_META: status.state.value, "refuel/base_model": base_model,
+            "refuel/model_name": str(details.get("name") or ""),
+            "refuel/training_stats": dg.MetadataValue.json(details.get("training_stats") or {}),
+            "refuel/evaluation_stats": dg.MetadataValue.json(details.get("evaluation_stats") or {}),
+        })
+
+    return _refuel_finetune_asset
+
+
+def build_refuel_confidence_check(
+    *, asset: dg.AssetsDefinition, field: str, threshold: float = 0.8, min_share: float = 0.9,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """Check that at least ``min_share`` of rows have ``<field>_confidence >= threshold``."""
+    for label, v in (("threshold", threshold), ("min_share", min_share)):
+        if not 0.0 <= v <= 1.0:
+            raise InvalidInput(f"{label} must be between 0 and 1, got {v}.", field=label)
+
+    @dg.asset_check(asset=asset, name=f"{field}_confidence_at_least_{int(threshold * 100)}", blocking=blocking,
+                    description=f"At least {min_share:.0%} of rows have {field} confidence >= {threshold}.")
+    def _confidence_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
+        share = confidence_share(labels, field, threshold)
+        return dg.AssetCheckResult(passed=bool(len(labels)) and share >= min_share, severity=severity,
+                                   metadata={"share": share, "threshold": threshold, "min_share": min_share,
+                                             "rows": len(labels)})
+
+    return _confidence_check
+
+
+def build_refuel_agreement_check(
+    *, asset: dg.AssetsDefinition, field: str, ground_truth_column: str, min_agreement: float = 0.8,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """Check that the labels of ``field`` agree with ``ground_truth_column`` on at least ``min_agreement`` of the
+    rows that have a ground truth."""
+    if not 0.0 <= min_agreement <= 1.0:
+        raise InvalidInput(f"min_agreement must be between 0 and 1, got {min_agreement}.", field="min_agreement")
+
+    @dg.asset_check(asset=asset, name=f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
+                    description=f"{field} agrees with {ground_truth_column} on >= {min_agreement:.0%} of rows.")
+    def _agreement_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
+        share = agreement(labels, field, ground_truth_column)
+        with_truth = int(labels[ground_truth_column].notna().sum()) if ground_truth_column in labels else 0
+        return dg.AssetCheckResult(passed=with_truth > 0 and share >= min_agreement, severity=severity,
+                                   metadata={"agreement": share, "min_agreement": min_agreement,
+                                             "rows_with_ground_truth": with_truth})
+
+    return _agreement_check
+
+
+def build_refuel_export_asset(
+    *,
+    name: str,
+    dataset_name: str,
+    email_address: str,
+    task: str | None = None,
+    deps: Sequence[AssetRef] = (),
+    resource_key: str = "refuel",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset that starts an export of the dataset (with ``task``'s labels); :func:`build_refuel_export_sensor`
+    reports when its signed URL is ready."""
+
+    @dg.asset(name=name, key_prefix=key_prefix, deps=[_asset_key(d) for d in deps],
+              required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel"},
+              description=f"An export of Refuel dataset {dataset_name!r}.")
+    def _refuel_export_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        with refuel.get_client() as client:
+            export = client.start_export(dataset_name, email_address, task=task)
+            did = client.dataset_id(dataset_name)
+        return dg.MaterializeResult(metadata={EXPORT_ID_META: export.id, DATASET_ID_META: did,
+                                              "refuel/dataset_name": dataset_name})
+
+    return _refuel_export_asset
+
+
+__all__ = [
+    "build_refuel_agreement_check", "build_refuel_confidence_check", "build_refuel_dataset_asset",
+    "build_refuel_export_asset", "build_refuel_finetune_asset", "build_refuel_labels_asset",
+    "build_refuel_online_labels_asset",
+]

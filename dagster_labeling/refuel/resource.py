@@ -1,0 +1,50 @@
+"""``RefuelResource``: Refuel Cloud as a Dagster configurable resource."""
+
+from pydantic import Field
+
+from dagster_labeling._dagster.config import PlatformResource
+from dagster_labeling.refuel.client import DEFAULT_APP_URL, DEFAULT_BASE_URL, RefuelClient
+
+
+class RefuelResource(PlatformResource):
+    """Refuel credentials, project and client settings (the SDK's timeout/max_retries/max_workers are
+    ``timeouts``, ``retry.max_attempts`` and ``max_concurrency``).
+
+    >>> import dagster as dg
+    >>> refuel = RefuelResource(api_key=dg.EnvVar("REFUEL_API_KEY"), project="demo")
+    >>> "api_key" in repr(refuel)
+    False
+    """
+
+    api_key: str = Field(
+        repr=False, description="Refuel API key. Set it with dg.EnvVar('REFUEL_API_KEY'); it is never logged."
+    )
+    project: str = Field(description="The project (name or id) every call works in.")
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL, description="API root. Point it at the emulator (…/refuel) for local runs and tests."
+    )
+    app_url: str = Field(default=DEFAULT_APP_URL, description="Refuel web app root, used for links in metadata.")
+    label_concurrency: int = Field(
+        default=100, ge=1, le=1000,
+        description="Label requests in flight at once when labeling a DataFrame (Refuel allows 100).",
+    )
+    label_rate_per_minute: int | None = Field(
+        default=300, ge=1,
+        description="Client-side limit of label requests per minute (Refuel allows 300); null turns it off.",
+    )
+    page_size: int = Field(default=100, ge=1, le=1000, description="Items per page when fetching items.")
+
+    def get_client(self) -> RefuelClient:
+        """A new :class:`RefuelClient`; close it (or use ``with``) when done."""
+        return RefuelClient(
+            self.api_key,
+            project=self.project,
+            base_url=self.base_url,
+            app_url=self.app_url,
+            timeouts=self.timeouts.to_timeouts(),
+            retry=self.retry.to_policy(),
+            max_workers=self.max_concurrency,
+            label_concurrency=self.label_concurrency,
+            label_rate_per_minute=self.label_rate_per_minute,
+            page_size=self.page_size,
+        )

@@ -1,0 +1,219 @@
+"""Sensors for Refuel: task-run completion, export ready, fine-tune completion (polling, cursor-based, deduped).
+
+>>> sensor = build_refuel_task_run_sensor(name="refuel_runs", task="sentiment", datasets=["reviews"],
+...                                       target="reviews_labels")
+>>> sensor.name
+'refuel_runs'
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from dagster_labeling._core import JobState
+from dagster_labeling.refuel.assets import (
+    DATASET_ID_META,
+    EXPORT_ID_META,
+    MODEL_ID_META,
+    MODEL_STATE_META,
+    RUN_STATE_META,
+    TASK_RUN_META,
+)
+from dagster_labeling.refuel.client import RefuelFinetune
+from dagster_labeling.refuel.resource import RefuelResource
+
+MAX_IDS_IN_CURSOR = 500
+RUN_TAG = "dagster-labeling/refuel-task-run"
+EXPORT_TAG = "dagster-labeling/refuel-export"
+MODEL_TAG = "dagster-labeling/refuel-model"
+
+
+def _load(cursor: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(cursor) if cursor else {}
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def _meta(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _latest_meta(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(key)
+    mat = event.asset_materialization if event else None
+    return {k: _meta(v) for k, v in (mat.metadata.items() if mat else [])}
+
+
+def _remember(seen: list[str], new: Sequence[str]) -> list[str]:
+    return [*seen, *new][-MAX_IDS_IN_CURSOR:]
+
+
+def build_refuel_task_run_sensor(
+    *,
+    name: str,
+    task: str,
+    datasets: Sequence[str],
+    target: Any = None,
+    job: Any = None,
+    labels_asset: dg.AssetsDefinition | None = None,
+    resource_key: str = "refuel",
+    max_checks_per_tick: int = 10,
+    minimum_interval_seconds: int = 60,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """Request a run (``run_key = <sensor>:<run id>``) when a task run of ``task`` on one of ``datasets`` completes.
+
+    At most ``max_checks_per_tick`` runs are checked per tick (round-robin through the cursor). A run that
+    ``labels_asset`` already waited for (its latest materialization says SUCCEEDED for that run) is skipped.
+    """
+    if max_checks_per_tick < 1:
+        raise ValueError("max_checks_per_tick must be at least 1")
+    names = list(datasets)
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key})
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        state = _load(context.cursor)
+        seen: list[str] = list(state.get("seen", []))
+        start = int(state.get("next", 0)) % max(len(names), 1)
+        batch = [names[(start + i) % len(names)] for i in range(min(max_checks_per_tick, len(names)))]
+        handled = {}
+        if labels_asset is not None:
+            meta = _latest_meta(context.instance, labels_asset.key)
+            if meta.get(RUN_STATE_META) == JobState.SUCCEEDED.value and meta.get(TASK_RUN_META):
+                handled[str(meta[TASK_RUN_META])] = True
+        requests = []
+        with refuel.get_client() as client:
+            for ds in batch:
+                handle = client.task_run(task, ds)
+                try:
+                    status = handle.refresh()
+                except dg.DagsterError:
+                    raise
+                except Exception as exc:  # a dataset without a run yet: nothing to report
+                    context.log.debug(f"no run for {task}/{ds}: {exc}")
+                    continue
+                run_id = str(status.details.get("id") or handle.id)
+                if status.state is not JobState.SUCCEEDED or run_id in seen:
+                    continue
+                seen = _remember(seen, [run_id])
+                if handle.id in handled or run_id in handled:
+                    continue
+                requests.append(dg.RunRequest(run_key=f"{name}:{run_id}",
+                                              tags={RUN_TAG: run_id, "refuel/dataset": ds}))
+        cursor = json.dumps({"seen": seen, "next": (start + len(batch)) % max(len(names), 1)})
+        if not requests:
+            return dg.SensorResult(skip_reason="no newly completed Refuel task run", cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return _sensor
+
+
+def build_refuel_export_sensor(
+    *,
+    name: str,
+    export_asset: dg.AssetsDefinition,
+    target: Any = None,
+    job: Any = None,
+    ready_asset_key: dg.AssetKey | str | None = None,
+    resource_key: str = "refuel",
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """When the latest export started by ``export_asset`` is ready, emit where it landed, once.
+
+    With ``ready_asset_key`` it reports an asset materialization (metadata ``refuel/export_url``); otherwise it
+    requests a run of ``target``/``job`` tagged with the export id and URL (``run_key = <sensor>:<export id>``).
+    One export is checked per tick.
+    """
+    ready_key = dg.AssetKey.from_coercible(ready_asset_key) if ready_asset_key is not None else None
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key})
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        state = _load(context.cursor)
+        seen: list[str] = list(state.get("seen", []))
+        meta = _latest_meta(context.instance, export_asset.key)
+        export_id, dataset_id = meta.get(EXPORT_ID_META), meta.get(DATASET_ID_META)
+        if not export_id or not dataset_id or export_id in seen:
+            return dg.SensorResult(skip_reason="no pending Refuel export", cursor=context.cursor)
+        with refuel.get_client() as client:
+            url = client.get_export_url(str(dataset_id), str(export_id))
+        if url is None:
+            return dg.SensorResult(skip_reason=f"export {export_id} not ready yet", cursor=context.cursor)
+        cursor = json.dumps({"seen": _remember(seen, [str(export_id)])})
+        metadata: dict[str, Any] = {"refuel/export_id": str(export_id), "refuel/export_url": dg.MetadataValue.url(url),
+                    DATASET_ID_META: str(dataset_id)}
+        if ready_key is not None:
+            return dg.SensorResult(asset_events=[dg.AssetMaterialization(ready_key, metadata=metadata)], cursor=cursor)
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{name}:{export_id}", tags={
+            EXPORT_TAG: str(export_id), "refuel/export_url": url})], cursor=cursor)
+
+    return _sensor
+
+
+def build_refuel_finetune_sensor(
+    *,
+    name: str,
+    task: str | None = None,
+    target: Any = None,
+    job: Any = None,
+    model_asset_key: dg.AssetKey | str | None = None,
+    finetune_asset: dg.AssetsDefinition | None = None,
+    resource_key: str = "refuel",
+    max_models_per_tick: int = 10,
+    minimum_interval_seconds: int = 60,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """Report fine-tunes (of ``task``, or the project) that finished, once each, at most ``max_models_per_tick``.
+
+    With ``model_asset_key`` it emits an asset materialization carrying the model id and its training and
+    evaluation stats; otherwise a run request tagged with the model id. Models that ``finetune_asset`` already
+    waited for are skipped.
+    """
+    key = dg.AssetKey.from_coercible(model_asset_key) if model_asset_key is not None else None
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key})
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        refuel: RefuelResource = getattr(context.resources, resource_key)
+        state = _load(context.cursor)
+        seen: list[str] = list(state.get("seen", []))
+        handled: set[str] = set()
+        if finetune_asset is not None:
+            meta = _latest_meta(context.instance, finetune_asset.key)
+            if meta.get(MODEL_STATE_META) == JobState.SUCCEEDED.value and meta.get(MODEL_ID_META):
+                handled.add(str(meta[MODEL_ID_META]))
+        with refuel.get_client() as client:
+            models = client.get_finetuned_models(task=task)
+        finished = []
+        for model in models:
+            status = RefuelFinetune.status_of(model)
+            if status.state.is_terminal and model.id not in seen:
+                finished.append((model, status))
+        finished = finished[:max_models_per_tick]
+        seen = _remember(seen, [m.id for m, _ in finished])
+        cursor = json.dumps({"seen": seen})
+        events, requests = [], []
+        for model, status in finished:
+            if model.id in handled:
+                continue
+            metadata = {MODEL_ID_META: model.id, MODEL_STATE_META: status.state.value,
+                        "refuel/training_stats": dg.MetadataValue.json(model.training_stats or {}),
+                        "refuel/evaluation_stats": dg.MetadataValue.json(model.evaluation_stats or {})}
+            if key is not None:
+                events.append(dg.AssetMaterialization(key, metadata=metadata))
+            else:
+                requests.append(dg.RunRequest(run_key=f"{name}:{model.id}",
+                                              tags={MODEL_TAG: model.id, "refuel/state": status.state.value}))
+        if not events and not requests:
+            return dg.SensorResult(skip_reason="no newly finished Refuel fine-tune", cursor=cursor)
+        return dg.SensorResult(run_requests=requests or None, asset_events=events or None, cursor=cursor)
+
+    return _sensor
