@@ -195,7 +195,7 @@ class RefuelEmulatorHandle:
 def refuel_emulator(emulator_server: EmulatorServer) -> Iterator[RefuelEmulatorHandle]:
     """The session server's Refuel emulator, reset, with project ``emulator-project`` and fast simulated work."""
     emulator_server.reset("refuel")
-    state = emulator_server.platform("refuel")
+    state: Any = emulator_server.platform("refuel")
     names = ("ingest_seconds", "items_per_second", "export_seconds", "async_label_seconds", "finetune_seconds",
              "label_rate_limit", "label_rate_window_seconds")
     defaults = {n: getattr(state, n) for n in names}
