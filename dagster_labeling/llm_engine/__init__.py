@@ -5,6 +5,11 @@
 >>> resources = {"llm_engine": LLMEngineResource(api_key=dg.EnvVar("SCALE_API_KEY"))}
 """
 
+from dagster_labeling.llm_engine.assets import (
+    build_llm_engine_completions_asset,
+    build_llm_engine_fine_tune_asset,
+    build_llm_engine_training_file_asset,
+)
 from dagster_labeling.llm_engine.client import (
     FINE_TUNABLE_MODELS,
     BatchCompletionJobHandle,
@@ -39,6 +44,10 @@ from dagster_labeling.llm_engine.models import (
     loss_curve,
 )
 from dagster_labeling.llm_engine.resource import LLMEngineResource
+from dagster_labeling.llm_engine.sensors import (
+    build_llm_engine_batch_completion_sensor,
+    build_llm_engine_fine_tune_sensor,
+)
 
 __all__ = [
     "FINE_TUNABLE_MODELS", "BatchCompletionJob", "BatchCompletionJobHandle", "BatchCompletionStatus",
@@ -46,5 +55,7 @@ __all__ = [
     "FineTune", "FineTuneEvent", "FineTuneJob", "FineTuneStatus", "LLMEngineBadRequest", "LLMEngineClient",
     "LLMEngineException", "LLMEngineNotFound", "LLMEngineRateLimited", "LLMEngineResource", "LLMEngineServerError",
     "LLMEngineStreamError", "LLMEngineUnauthorized", "LossPoint", "ModelEndpoint", "completion_body", "loss_curve",
+    "build_llm_engine_batch_completion_sensor", "build_llm_engine_completions_asset",
+    "build_llm_engine_fine_tune_asset", "build_llm_engine_fine_tune_sensor", "build_llm_engine_training_file_asset",
     "validate_model_name",
 ]

@@ -1,0 +1,338 @@
+"""Asset factories: training data → LLM Engine file → fine-tuned model → completions over a DataFrame.
+
+>>> import dagster as dg, pandas as pd
+>>> @dg.asset
+... def pairs() -> pd.DataFrame:
+...     return pd.DataFrame({"prompt": ["Hi"], "response": ["Hello"]})
+>>> train = build_llm_engine_training_file_asset(name="train_file", upstream=pairs)
+>>> tuned = build_llm_engine_fine_tune_asset(name="tuned_model", training_file_asset=train,
+...                                          base_model="llama-2-7b", hyperparameters={"epochs": 2})
+>>> sorted(k.to_user_string() for k in tuned.keys)
+['tuned_model']
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from dagster_labeling._core import BulkProgress, InvalidInput
+from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling.llm_engine.client import FINE_TUNABLE_MODELS, completion_body, validate_model_name
+from dagster_labeling.llm_engine.models import LossPoint
+from dagster_labeling.llm_engine.pipeline import (
+    COMPLETION_COLUMNS,
+    completions_frame_from_batch,
+    completions_frame_from_bulk,
+    loss_summary,
+    prompts_from_frame,
+    validate_training_frame,
+    write_training_csv,
+)
+from dagster_labeling.llm_engine.resource import LLMEngineResource
+
+FINE_TUNE_ID_META = "llm_engine/fine_tune_id"
+FINE_TUNE_STATE_META = "llm_engine/state"
+FINE_TUNED_MODEL_META = "llm_engine/fine_tuned_model"
+BATCH_JOB_META = "llm_engine/batch_job_id"
+BATCH_OUTPUT_META = "llm_engine/output_data_path"
+BATCH_STATE_META = "llm_engine/batch_state"
+EVAL_LOSS_CHECK = "eval_loss_below_threshold"
+MAX_FAILED_ROWS_SHOWN = 50
+
+AssetRef = dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec
+
+
+def _asset_key(ref: AssetRef) -> dg.AssetKey:
+    if isinstance(ref, (dg.AssetsDefinition, dg.AssetSpec)):
+        return ref.key
+    return dg.AssetKey.from_coercible(ref)
+
+
+def loss_table(points: Sequence[LossPoint]) -> dg.TableMetadataValue:
+    """Loss per epoch as a Dagster table."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"epoch": p.epoch, "train_loss": p.train_loss, "eval_loss": p.eval_loss})
+                 for p in points],
+        schema=dg.TableSchema(columns=[dg.TableColumn("epoch", "float"), dg.TableColumn("train_loss", "float"),
+                                       dg.TableColumn("eval_loss", "float")]),
+    )
+
+
+def eval_loss_check_result(points: Sequence[LossPoint], threshold: float | None, asset_key: dg.AssetKey,
+                           severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    """Passes when the final eval loss is below ``threshold`` (if set) and below the first epoch's."""
+    summary = loss_summary(points)
+    final, first = summary.get("final_eval_loss"), summary.get("first_eval_loss")
+    evals = sum(1 for p in points if p.eval_loss is not None)
+    passed = final is not None and (threshold is None or final < threshold) and (
+        evals < 2 or (first is not None and final < first))
+    metadata: dict[str, Any] = {"epochs_with_eval": evals}
+    if final is not None:
+        metadata["final_eval_loss"] = final
+    if first is not None:
+        metadata["first_eval_loss"] = first
+    if threshold is not None:
+        metadata["threshold"] = threshold
+    return dg.AssetCheckResult(check_name=EVAL_LOSS_CHECK, asset_key=asset_key, passed=bool(passed),
+                               severity=severity, metadata=metadata)
+
+
+def build_llm_engine_training_file_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    prompt_column: str = "prompt",
+    response_column: str = "response",
+    resource_key: str = "llm_engine",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset uploading an upstream prompt/response DataFrame as a private LLM Engine file; outputs the file id.
+
+    Checked before anything is sent: both columns present, no empty cell, at most 100,000 rows; fewer than
+    200 rows logs a warning (the seed's advice). The CSV is written to a temporary file and streamed.
+    """
+    upstream_key = _asset_key(upstream)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"scale", "pandas"},
+        description=description or f"{upstream_key.to_user_string()} as a fine-tuning CSV file in LLM Engine.",
+    )
+    def _training_file_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
+        where = f"asset {name!r}"
+        warnings = validate_training_frame(rows, prompt_column=prompt_column, response_column=response_column,
+                                           where=where)
+        for warning in warnings:
+            context.log.warning(f"{where}: {warning}")
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        path = write_training_csv(rows, prompt_column=prompt_column, response_column=response_column)
+        try:
+            size = os.path.getsize(path)
+            with llm.get_client() as client:
+                file_id = client.upload_file(path, filename=f"{name}.csv")
+        finally:
+            os.unlink(path)
+        context.log.info(f"Uploaded {len(rows)} rows ({size:,} bytes) as LLM Engine file {file_id}")
+        return dg.Output(file_id, metadata={
+            "dagster/row_count": len(rows), "llm_engine/file_id": file_id, "llm_engine/size_bytes": size,
+            "llm_engine/warnings": dg.MetadataValue.json(warnings),
+        })
+
+    return _training_file_asset
+
+
+def build_llm_engine_fine_tune_asset(
+    *,
+    name: str,
+    training_file_asset: AssetRef,
+    base_model: str,
+    hyperparameters: Mapping[str, str | int | float] | None = None,
+    suffix: str | None = None,
+    validation_file: str | None = None,
+    wandb_config: Mapping[str, Any] | None = None,
+    allow_unknown_model: bool = False,
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 24 * 3600,
+    poll_interval_seconds: float = 30.0,
+    cancel_on_termination: bool = True,
+    cancel_on_timeout: bool = False,
+    eval_loss_threshold: float | None = None,
+    check_severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
+    resource_key: str = "llm_engine",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    pool: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset fine-tuning ``base_model`` on the training file asset's file id; outputs the fine-tuned model name.
+
+    Waiting (default) polls the job, logs progress from its events (epochs, loss), cancels it when the run is
+    terminated (``cancel_on_termination``), and records final train/eval loss as numbers, the loss per epoch as
+    a table and the job id. Without waiting the output is the fine-tune id (state in metadata) and
+    :func:`build_llm_engine_fine_tune_sensor` reports completion. The asset check ``eval_loss_below_threshold``
+    passes when the final eval loss is below ``eval_loss_threshold`` (if set) and below the first epoch's.
+    """
+    validate_model_name(base_model, "base_model")
+    if not allow_unknown_model and base_model not in FINE_TUNABLE_MODELS:
+        raise InvalidInput(f"Unknown base model {base_model!r} for fine-tuning. Use one of: "
+                           f"{', '.join(sorted(FINE_TUNABLE_MODELS))} or pass allow_unknown_model=True.",
+                           field="base_model")
+    file_key = _asset_key(training_file_asset)
+    asset_key = dg.AssetKey([*(key_prefix or []), name])
+    epochs = (hyperparameters or {}).get("epochs")
+
+    @dg.asset(
+        key=asset_key, ins={"training_file": dg.AssetIn(key=file_key)}, required_resource_keys={resource_key},
+        group_name=group_name, kinds={"scale"}, pool=pool,
+        description=description or f"{base_model} fine-tuned on {file_key.to_user_string()} in LLM Engine.",
+        check_specs=[dg.AssetCheckSpec(EVAL_LOSS_CHECK, asset=asset_key,
+                                       description="Final eval loss below the threshold and the first epoch's.")],
+    )
+    def _fine_tune_asset(context: dg.AssetExecutionContext, config: WaitConfig, training_file: str):
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
+            cancel_on_timeout=cancel_on_timeout)
+        with llm.get_client() as client:
+            job = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
+                                          hyperparameters=hyperparameters, wandb_config=wandb_config, suffix=suffix,
+                                          allow_unknown_model=allow_unknown_model)
+            context.log.info(f"Started LLM Engine fine-tune {job.id} of {base_model} on {training_file}")
+            if epochs is not None:
+                job.epochs = int(epochs)
+            status = job.wait(options, log=context.log) if waits else job.refresh()
+        summary = loss_summary(job.loss)
+        metadata: dict[str, Any] = {
+            FINE_TUNE_ID_META: job.id, FINE_TUNE_STATE_META: status.state.value,
+            "llm_engine/raw_status": status.raw_status or "", "llm_engine/base_model": base_model,
+            "llm_engine/loss_per_epoch": loss_table(job.loss), **summary,
+        }
+        if job.fine_tuned_model:
+            metadata[FINE_TUNED_MODEL_META] = job.fine_tuned_model
+        value = job.fine_tuned_model if waits else job.id
+        yield dg.Output(value, metadata=metadata)
+        yield eval_loss_check_result(job.loss, eval_loss_threshold, asset_key, check_severity)
+
+    return _fine_tune_asset
+
+
+class CompletionsConfig(dg.Config):
+    """Run-time config of a completions asset."""
+
+    mode: str | None = Field(default=None, description="'concurrent', 'batch' or 'auto' (default: the factory's).")
+
+
+def build_llm_engine_completions_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    model: str | None = None,
+    model_asset: AssetRef | None = None,
+    prompt_column: str = "prompt",
+    key_column: str | None = None,
+    mode: str = "auto",
+    batch_threshold: int = 1000,
+    batch_output_dir: str | None = None,
+    concurrency: int | None = None,
+    allow_partial: bool = True,
+    wait_for_batch: bool = True,
+    wait_timeout_seconds: float = 6 * 3600,
+    poll_interval_seconds: float = 10.0,
+    resource_key: str = "llm_engine",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+    **completion_params: Any,
+) -> dg.AssetsDefinition:
+    """An asset running a DataFrame of prompts through a model; output ``key, prompt, completion, tokens, error``.
+
+    The model is ``model`` or the output of ``model_asset`` (a fine-tune asset). ``mode='concurrent'`` sends one
+    completion per row, ``concurrency`` at a time (default: the resource's ``max_concurrency``); ``'batch'`` runs
+    one batch-completions job writing to ``batch_output_dir`` (a local or ``file://`` folder the service can
+    write) and waits for it; ``'auto'`` takes batch from ``batch_threshold`` rows (if ``batch_output_dir`` is
+    set). With ``wait_for_batch=False`` the batch is handed to :func:`build_llm_engine_batch_completion_sensor`
+    (rows without completions, job id in metadata). Failed rows are listed per row; they fail the step
+    unless ``allow_partial``. ``completion_params``
+    (``max_new_tokens``, ``temperature``…) are validated at definition time.
+    """
+    if (model is None) == (model_asset is None):
+        raise InvalidInput("Give exactly one of model (a name) or model_asset (e.g. a fine-tune asset).",
+                           field="model")
+    if model is not None:
+        validate_model_name(model)
+    if mode not in ("auto", "concurrent", "batch"):
+        raise InvalidInput(f"mode must be 'auto', 'concurrent' or 'batch', got {mode!r}.", field="mode")
+    if mode == "batch" and not batch_output_dir:
+        raise InvalidInput("mode='batch' needs batch_output_dir.", field="batch_output_dir")
+    completion_body("validation", **completion_params)  # bad parameters fail at definition time
+    upstream_key = _asset_key(upstream)
+    ins = {"rows": dg.AssetIn(key=upstream_key)}
+    if model_asset is not None:
+        ins["model_name"] = dg.AssetIn(key=_asset_key(model_asset))
+
+    def run(context: dg.AssetExecutionContext, config: CompletionsConfig, rows: pd.DataFrame,
+            given_model: Any) -> dg.Output:
+        model_name = validate_model_name(given_model, "model_asset" if model_asset is not None else "model")
+        where = f"asset {name!r}"
+        prompts = prompts_from_frame(rows, prompt_column=prompt_column, key_column=key_column, where=where)
+        chosen = config.mode or mode
+        if chosen == "auto":
+            chosen = "batch" if batch_output_dir and len(prompts) >= batch_threshold else "concurrent"
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        extra: dict[str, Any] = {}
+        with llm.get_client() as client:
+            if not prompts:
+                frame = pd.DataFrame(columns=COMPLETION_COLUMNS)
+            elif chosen == "concurrent":
+                def progress(p: BulkProgress) -> None:
+                    context.log.info(f"{where}: {p.done}/{p.total} completions, {p.failed} failed, {p.rate:.0f}/s")
+
+                result = client.complete_many(model_name, prompts, concurrency=concurrency, on_progress=progress,
+                                              **completion_params)
+                frame = completions_frame_from_bulk(prompts, result)
+            else:
+                if not batch_output_dir:
+                    raise InvalidInput(f"{where}: batch mode needs batch_output_dir.", field="batch_output_dir")
+                out = f"{batch_output_dir.rstrip('/')}/{context.run_id}-{name}.json"
+                params = {k: v for k, v in completion_params.items() if k in (
+                    "max_new_tokens", "temperature", "stop_sequences", "return_token_log_probs", "presence_penalty",
+                    "frequency_penalty", "top_k", "top_p", "skip_special_tokens")}
+                job = client.create_batch_completions(model_name, list(prompts.values()), output_data_path=out,
+                                                      use_v2=True, **params)
+                waits, options = resolve_wait(
+                    WaitConfig(), wait_for_completion=wait_for_batch, wait_timeout_seconds=wait_timeout_seconds,
+                    poll_interval_seconds=poll_interval_seconds, cancel_on_termination=True, cancel_on_timeout=False)
+                if waits:
+                    job.wait(options, log=context.log)
+                    frame = completions_frame_from_batch(prompts, client.read_batch_output(out))
+                else:  # handed to build_llm_engine_batch_completion_sensor
+                    frame = completions_frame_from_batch(prompts, [])
+                    frame["error"] = None
+                extra = {BATCH_JOB_META: job.id, BATCH_OUTPUT_META: out,
+                         BATCH_STATE_META: job.refresh().state.value}
+        failed = frame[frame["error"].notna()]
+        if len(failed) and not allow_partial:
+            raise dg.Failure(description=f"{len(failed)} of {len(frame)} completions failed.",
+                             metadata={"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))})
+        return dg.Output(frame, metadata={
+            "dagster/row_count": len(frame), "llm_engine/model": model_name, "llm_engine/mode": chosen,
+            "llm_engine/failed": len(failed),
+            "llm_engine/prompt_tokens": int(pd.to_numeric(frame["num_prompt_tokens"]).fillna(0).sum()),
+            "llm_engine/completion_tokens": int(pd.to_numeric(frame["num_completion_tokens"]).fillna(0).sum()),
+            **({"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))} if len(failed) else {}),
+            **extra,
+        })
+
+    asset_kwargs: dict[str, Any] = dict(
+        name=name, key_prefix=key_prefix, ins=ins, required_resource_keys={resource_key}, group_name=group_name,
+        kinds={"scale", "pandas"},
+        description=description or f"Completions of the prompts of {upstream_key.to_user_string()}.")
+    if model_asset is None:
+        @dg.asset(**asset_kwargs)
+        def _completions_asset(context: dg.AssetExecutionContext, config: CompletionsConfig, rows: pd.DataFrame):
+            return run(context, config, rows, model)
+
+        return _completions_asset
+
+    @dg.asset(**asset_kwargs)
+    def _completions_of_model_asset(context: dg.AssetExecutionContext, config: CompletionsConfig,
+                                    rows: pd.DataFrame, model_name: str):
+        return run(context, config, rows, model_name)
+
+    return _completions_of_model_asset
+
+
+def _failed_markdown(failed: pd.DataFrame) -> str:
+    lines = ["| key | error |", "|---|---|"]
+    for key, error in list(zip(failed["key"], failed["error"], strict=True))[:MAX_FAILED_ROWS_SHOWN]:
+        lines.append(f"| {key} | {str(error).replace('|', '/')[:300]} |")
+    if len(failed) > MAX_FAILED_ROWS_SHOWN:
+        lines.append(f"| … | {len(failed) - MAX_FAILED_ROWS_SHOWN} more |")
+    return "\n".join(lines)

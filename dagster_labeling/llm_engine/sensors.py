@@ -1,0 +1,192 @@
+"""Sensors for LLM Engine: fine-tune completion and batch-completion completion (polling, cursor-based)."""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from dagster_labeling._core import JobState
+from dagster_labeling.llm_engine.assets import (
+    BATCH_JOB_META,
+    BATCH_OUTPUT_META,
+    BATCH_STATE_META,
+    FINE_TUNE_ID_META,
+    FINE_TUNE_STATE_META,
+    FINE_TUNED_MODEL_META,
+    loss_table,
+)
+from dagster_labeling.llm_engine.client import _BATCH_STATES, _FINE_TUNE_STATES
+from dagster_labeling.llm_engine.models import loss_curve
+from dagster_labeling.llm_engine.pipeline import loss_summary
+from dagster_labeling.llm_engine.resource import LLMEngineResource
+
+FINE_TUNE_TAG = "dagster-labeling/llm-engine-fine-tune"
+BATCH_TAG = "dagster-labeling/llm-engine-batch"
+MAX_IDS_IN_CURSOR = 1000
+
+
+def _meta(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _handled_by_run(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, fine_tune_id: str) -> bool:
+    """True when a Dagster run already waited for this fine-tune (its asset materialized it as SUCCEEDED)."""
+    if instance.get_run_records(dg.RunsFilter(tags={FINE_TUNE_TAG: fine_tune_id}), limit=1):
+        return True
+    if asset is None:
+        return False
+    record = instance.get_latest_materialization_event(asset.key)
+    materialization = record.asset_materialization if record else None
+    if materialization is None:
+        return False
+    meta = materialization.metadata
+    return _meta(meta.get(FINE_TUNE_ID_META)) == fine_tune_id and \
+        _meta(meta.get(FINE_TUNE_STATE_META)) == JobState.SUCCEEDED.value
+
+
+def build_llm_engine_fine_tune_sensor(
+    *,
+    name: str,
+    target: Any = None,
+    job: Any = None,
+    fine_tune_asset: dg.AssetsDefinition | None = None,
+    model_asset_key: dg.AssetKey | str | Sequence[str] | None = None,
+    base_model: str | None = None,
+    report_existing: bool = False,
+    resource_key: str = "llm_engine",
+    max_fine_tunes_per_tick: int = 10,
+    minimum_interval_seconds: int = 60,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor reporting LLM Engine fine-tunes that finished successfully.
+
+    For each one (at most ``max_fine_tunes_per_tick`` per tick; the rest wait for the next) it emits a
+    materialization of ``model_asset_key`` (fine-tuned model name, final losses as numbers, the loss table) and/or
+    a ``RunRequest`` for ``target``/``job`` with ``run_key=<sensor>:<fine-tune id>``. Fine-tunes that a run of
+    ``fine_tune_asset`` already waited for are skipped. The cursor remembers fine-tunes already seen finished
+    (bounded); on the first tick those already finished are only recorded unless ``report_existing``.
+
+    >>> build_llm_engine_fine_tune_sensor(name="tuned", model_asset_key="tuned_model").name
+    'tuned'
+    """
+    if max_fine_tunes_per_tick < 1:
+        raise ValueError("max_fine_tunes_per_tick must be at least 1")
+    if target is None and job is None and model_asset_key is None:
+        raise ValueError("give target/job (to request runs) or model_asset_key (to record materializations)")
+    model_key = dg.AssetKey.from_coercible(model_asset_key) if model_asset_key is not None else None
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key},
+               description="Reports LLM Engine fine-tunes that finished.")
+    def _fine_tune_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
+        state = json.loads(context.cursor) if context.cursor else {}
+        first_tick = not state
+        done: list[str] = state.get("done", [])
+        seen = set(done)
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        requests: list[dg.RunRequest] = []
+        events: list[dg.AssetMaterialization] = []
+        with llm.get_client() as client:
+            finished = [ft for ft in client.list_fine_tunes()
+                        if ft.id not in seen and JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal]
+            if first_tick and not report_existing:
+                done.extend(ft.id for ft in finished)
+                finished = []
+            for ft in finished[:max_fine_tunes_per_tick]:
+                done.append(ft.id)
+                if JobState.from_vendor(ft.status, _FINE_TUNE_STATES) is not JobState.SUCCEEDED:
+                    context.log.info(f"LLM Engine fine-tune {ft.id} ended {ft.status}")
+                    continue
+                if base_model is not None and not (ft.fine_tuned_model or "").startswith(base_model + "."):
+                    continue
+                if _handled_by_run(context.instance, fine_tune_asset, ft.id):
+                    continue
+                loss = loss_curve(client.get_fine_tune_events(ft.id))
+                metadata: dict[str, Any] = {FINE_TUNE_ID_META: ft.id, FINE_TUNE_STATE_META: JobState.SUCCEEDED.value,
+                                            FINE_TUNED_MODEL_META: ft.fine_tuned_model or "",
+                                            "llm_engine/loss_per_epoch": loss_table(loss), **loss_summary(loss)}
+                if model_key is not None:
+                    events.append(dg.AssetMaterialization(asset_key=model_key, metadata=metadata))
+                if target is not None or job is not None:
+                    requests.append(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id}))
+        cursor = json.dumps({"done": done[-MAX_IDS_IN_CURSOR:]})
+        if not requests and not events:
+            context.update_cursor(cursor)
+            return dg.SkipReason("No newly finished fine-tunes.")
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+
+    return _fine_tune_sensor
+
+
+def build_llm_engine_batch_completion_sensor(
+    *,
+    name: str,
+    completions_asset: dg.AssetsDefinition | dg.AssetKey | str | Sequence[str],
+    target: Any = None,
+    job: Any = None,
+    resource_key: str = "llm_engine",
+    max_jobs_per_tick: int = 25,
+    minimum_interval_seconds: int = 60,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor requesting a run when a batch-completions job recorded by ``completions_asset`` finishes.
+
+    LLM Engine cannot list batch jobs, so the job ids come from the asset's materializations (metadata
+    ``llm_engine/batch_job_id``; those materialized after waiting, state SUCCEEDED, are skipped), read
+    incrementally by storage id. Pending jobs stay in the cursor; at most
+    ``max_jobs_per_tick`` are checked per tick. One ``RunRequest`` per finished job, ``run_key=<sensor>:<job>``,
+    tagged ``dagster-labeling/llm-engine-batch``; a job is reported once.
+
+    >>> build_llm_engine_batch_completion_sensor(name="batches", completions_asset="answers", target="x").name
+    'batches'
+    """
+    if max_jobs_per_tick < 1:
+        raise ValueError("max_jobs_per_tick must be at least 1")
+    key = completions_asset.key if isinstance(completions_asset, dg.AssetsDefinition) else \
+        dg.AssetKey.from_coercible(completions_asset)
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key},
+               description=f"Requests a run when a batch-completions job of {key.to_user_string()} finishes.")
+    def _batch_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
+        state = json.loads(context.cursor) if context.cursor else {}
+        after = int(state.get("after", 0))
+        pending: list[list[str]] = state.get("pending", [])
+        result = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after or None), limit=200, ascending=True)
+        known = {p[0] for p in pending}
+        for record in result.records:
+            after = max(after, record.storage_id)
+            mat = record.event_log_entry.asset_materialization
+            job_id = _meta(mat.metadata.get(BATCH_JOB_META)) if mat else None
+            waited = mat is not None and _meta(mat.metadata.get(BATCH_STATE_META)) == JobState.SUCCEEDED.value
+            if job_id and job_id not in known and not waited:
+                pending.append([str(job_id), str(_meta(mat.metadata.get(BATCH_OUTPUT_META)) or "")])  # type: ignore[union-attr]
+                known.add(job_id)
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        requests: list[dg.RunRequest] = []
+        still: list[list[str]] = []
+        checked = 0
+        with llm.get_client() as client:
+            for job_id, output in pending:
+                if checked >= max_jobs_per_tick:
+                    still.append([job_id, output])
+                    continue
+                checked += 1
+                status = client.get_batch_completion(job_id).status
+                job_state = JobState.from_vendor(status, _BATCH_STATES)
+                if not job_state.is_terminal:
+                    still.append([job_id, output])
+                elif job_state is JobState.SUCCEEDED:
+                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}",
+                                                  tags={BATCH_TAG: job_id, "llm_engine/output_data_path": output}))
+                else:
+                    context.log.warning(f"LLM Engine batch job {job_id} ended {status}")
+        cursor = json.dumps({"after": after, "pending": still[-MAX_IDS_IN_CURSOR:]})
+        if not requests:
+            context.update_cursor(cursor)
+            return dg.SkipReason(f"{len(still)} batch job(s) still running.")
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return _batch_sensor
