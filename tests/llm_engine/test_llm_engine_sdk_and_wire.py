@@ -17,8 +17,8 @@ import pytest
 
 os.environ.setdefault("LLM_ENGINE_DISABLE_VERSION_CHECK", "1")
 
-import llmengine  # noqa: E402
-from llmengine import (  # noqa: E402
+import llmengine
+from llmengine import (
     Completion,
     CreateBatchCompletionsModelConfig,
     CreateBatchCompletionsV1RequestContent,
@@ -26,12 +26,12 @@ from llmengine import (  # noqa: E402
     FineTune,
     Model,
 )
-from llmengine.errors import NotFoundError, UnauthorizedError  # noqa: E402
+from llmengine.errors import NotFoundError, UnauthorizedError
 
-from dagster_labeling._core import RetryPolicy  # noqa: E402
-from dagster_labeling.llm_engine import LLMEngineClient  # noqa: E402
-from dagster_labeling.testing.base import LoggedRequest  # noqa: E402
-from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle  # noqa: E402
+from dagster_labeling._core import RetryPolicy
+from dagster_labeling.llm_engine import LLMEngineClient
+from dagster_labeling.testing.base import LoggedRequest
+from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
 
 
 @pytest.fixture
