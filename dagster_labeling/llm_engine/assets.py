@@ -280,7 +280,7 @@ def build_llm_engine_completions_asset(
             else:
                 if not batch_output_dir:
                     raise InvalidInput(f"{where}: batch mode needs batch_output_dir.", field="batch_output_dir")
-                out = f"{batch_output_dir.rstrip('/')}/{context.run_id}-{name}.json"
+                out = f"{batch_output_dir.rstrip('/')}/{context.run.run_id}-{name}.json"
                 params = {k: v for k, v in completion_params.items() if k in (
                     "max_new_tokens", "temperature", "stop_sequences", "return_token_log_probs", "presence_penalty",
                     "frequency_penalty", "top_k", "top_p", "skip_special_tokens")}
