@@ -1,24 +1,17 @@
-"""Shared fixtures for the Refuel tests: a client, and a labeled 'reviews' dataset built through the wire API."""
+"""Fixtures for the Refuel tests: a client, and a labeled 'reviews' dataset built through the wire API.
+
+This folder has no ``__init__.py`` on purpose: as a package it would be importable as ``refuel`` and
+shadow the official SDK that the wire tests import. Test modules are named ``test_refuel_*`` to stay unique.
+"""
 
 from collections.abc import Iterator
 
-import pandas as pd
 import pytest
+from refuel_helpers import FAST, SENTIMENT, reviews_frame
 
-from dagster_labeling._core import RetryPolicy, WaitOptions
+from dagster_labeling._core import RetryPolicy
 from dagster_labeling.refuel import RefuelClient
 from dagster_labeling.testing.pytest_plugin import RefuelEmulatorHandle
-
-FAST = WaitOptions(timeout_seconds=30, poll_interval_seconds=0.02, max_poll_interval_seconds=0.1)
-SENTIMENT = {"name": "sentiment", "type": "classification", "labels": ["positive", "negative", "neutral"],
-             "input_columns": ["text"], "guidelines": "Sentiment of the review", "ground_truth_column": "gt"}
-
-
-def reviews_frame(n: int = 30) -> pd.DataFrame:
-    texts = ["a positive review", "so negative", "meh"]
-    gts = ["positive", "negative", "neutral"]
-    return pd.DataFrame({"text": [f"{texts[i % 3]} #{i}" for i in range(n)], "gt": [gts[i % 3] for i in range(n)],
-                         "stars": [i % 5 for i in range(n)]})
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from refuel_helpers import FAST, SENTIMENT, reviews_frame
 
 from dagster_labeling._core import JobState, JobTimeout, RateLimiter, WaitOptions
 from dagster_labeling.refuel import (
@@ -17,7 +18,6 @@ from dagster_labeling.refuel import (
     RefuelUnauthorized,
 )
 from dagster_labeling.testing.pytest_plugin import RefuelEmulatorHandle
-from tests.refuel.conftest import FAST, SENTIMENT, reviews_frame
 
 
 def test_projects(client: RefuelClient, refuel_emulator: RefuelEmulatorHandle) -> None:
