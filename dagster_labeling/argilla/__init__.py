@@ -1,0 +1,95 @@
+"""Argilla 2.x: typed client, ``ArgillaResource``, asset factories (review and preference datasets, annotations),
+an asset check and sensors (progress threshold, webhooks).
+
+>>> import dagster as dg
+>>> from dagster_labeling.argilla import ArgillaResource
+>>> resources = {"argilla": ArgillaResource(api_key=dg.EnvVar("ARGILLA_API_KEY"))}
+"""
+
+from dagster_labeling.argilla.assets import (
+    ArgillaDatasetConfig,
+    build_argilla_annotations_asset,
+    build_argilla_annotations_check,
+    build_argilla_dataset_asset,
+    build_preference_dataset_asset,
+    build_text_generation_dataset_asset,
+    fetch_annotations,
+)
+from dagster_labeling.argilla.client import (
+    ArgillaClient,
+    ArgillaProgressJob,
+    UpsertResult,
+    range_filter,
+    response_status_filter,
+    stable_external_id,
+    terms_filter,
+)
+from dagster_labeling.argilla.errors import (
+    ArgillaAPIError,
+    ArgillaBadRequestError,
+    ArgillaConflictError,
+    ArgillaCredentialsError,
+    ArgillaForbiddenError,
+    ArgillaNotFoundError,
+    ArgillaRateLimitedError,
+    ArgillaServerError,
+    ArgillaUnprocessableEntityError,
+)
+from dagster_labeling.argilla.models import (
+    WEBHOOK_EVENTS,
+    ChatField,
+    CustomField,
+    Dataset,
+    DatasetProgress,
+    FloatMetadataProperty,
+    ImageField,
+    IntegerMetadataProperty,
+    LabelQuestion,
+    MultiLabelQuestion,
+    RankingQuestion,
+    RatingQuestion,
+    Record,
+    RecordInput,
+    RecordStatus,
+    Response,
+    ResponseInput,
+    ResponseStatus,
+    Settings,
+    SpanQuestion,
+    Suggestion,
+    SuggestionInput,
+    TermsMetadataProperty,
+    TextField,
+    TextQuestion,
+    User,
+    UserProgress,
+    VectorField,
+    Webhook,
+    Workspace,
+)
+from dagster_labeling.argilla.pipeline import (
+    RecordMapping,
+    annotations_frame,
+    preference_records,
+    preference_settings,
+    text_generation_records,
+    text_generation_settings,
+)
+from dagster_labeling.argilla.resource import ArgillaResource
+from dagster_labeling.argilla.sensors import build_argilla_progress_sensor, build_argilla_webhook_sensor
+
+__all__ = [
+    "WEBHOOK_EVENTS", "ArgillaAPIError", "ArgillaBadRequestError", "ArgillaClient", "ArgillaConflictError",
+    "ArgillaCredentialsError", "ArgillaDatasetConfig", "ArgillaForbiddenError", "ArgillaNotFoundError",
+    "ArgillaProgressJob", "ArgillaRateLimitedError", "ArgillaResource", "ArgillaServerError",
+    "ArgillaUnprocessableEntityError", "ChatField", "CustomField", "Dataset", "DatasetProgress",
+    "FloatMetadataProperty", "ImageField", "IntegerMetadataProperty", "LabelQuestion", "MultiLabelQuestion",
+    "RankingQuestion", "RatingQuestion", "Record", "RecordInput", "RecordMapping", "RecordStatus", "Response",
+    "ResponseInput", "ResponseStatus", "Settings", "SpanQuestion", "Suggestion", "SuggestionInput",
+    "TermsMetadataProperty", "TextField", "TextQuestion", "UpsertResult", "User", "UserProgress", "VectorField",
+    "Webhook", "Workspace", "annotations_frame", "build_argilla_annotations_asset",
+    "build_argilla_annotations_check", "build_argilla_dataset_asset", "build_argilla_progress_sensor",
+    "build_argilla_webhook_sensor", "build_preference_dataset_asset", "build_text_generation_dataset_asset",
+    "fetch_annotations", "preference_records", "preference_settings", "range_filter", "response_status_filter",
+    "stable_external_id", "terms_filter", "text_generation_records", "text_generation_settings",
+]

@@ -29,6 +29,7 @@ from dagster_labeling._core import (
     LabelingError,
     RetryPolicy,
     Timeouts,
+    Unauthorized,
     run_bulk,
 )
 from dagster_labeling.argilla.errors import (
@@ -212,6 +213,18 @@ class ArgillaClient:
             if self._me is None:
                 self._me = User.model_validate(self._json("GET", "me"))
             return self._me.id
+
+    def list_users(self) -> list[User]:
+        """All users (owner/admin keys only)."""
+        return [User.model_validate(u) for u in self._json("GET", "users")["items"]]
+
+    def usernames(self) -> dict[str, str]:
+        """User id → username (only the key's own user if it may not list users)."""
+        try:
+            return {u.id: u.username for u in self.list_users()}
+        except Unauthorized:
+            me = self.me()
+            return {me.id: me.username}
 
     def list_workspaces(self) -> list[Workspace]:
         return [Workspace.model_validate(w) for w in self._json("GET", "me/workspaces")["items"]]

@@ -244,6 +244,7 @@ class ArgillaEmulator(PlatformEmulator):
     def _routes(self) -> None:
         r = self._route
         r("GET", "/me", lambda req: self.users[OWNER_ID])
+        r("GET", "/users", lambda req: {"items": list(self.users.values())})
         r("GET", "/me/workspaces", lambda req: {"items": list(self.workspaces.values())})
         r("POST", "/workspaces", self.create_workspace, 201)
         r("GET", "/workspaces/{id}", self.get_workspace)

@@ -1,0 +1,38 @@
+"""``ArgillaResource``: Argilla as a Dagster configurable resource."""
+
+from pydantic import Field
+
+from dagster_labeling._dagster.config import PlatformResource
+from dagster_labeling.argilla.client import DEFAULT_API_URL, ArgillaClient
+
+
+class ArgillaResource(PlatformResource):
+    """Argilla credentials and client settings.
+
+    >>> import dagster as dg
+    >>> argilla = ArgillaResource(api_key=dg.EnvVar("ARGILLA_API_KEY"), workspace="review")
+    >>> "api_key" in repr(argilla)
+    False
+    """
+
+    api_key: str = Field(
+        repr=False,
+        description="Argilla API key (X-Argilla-Api-Key). Set it with dg.EnvVar('ARGILLA_API_KEY'); never logged.",
+    )
+    api_url: str = Field(
+        default=DEFAULT_API_URL,
+        description="Argilla server root, e.g. https://my-space.hf.space or the emulator's …/argilla.",
+    )
+    workspace: str | None = Field(
+        default=None, description="Default workspace for datasets (None: the user's first workspace)."
+    )
+
+    def get_client(self) -> ArgillaClient:
+        """A new :class:`ArgillaClient`; close it (or use ``with``) when done."""
+        return ArgillaClient(
+            self.api_key,
+            api_url=self.api_url,
+            timeouts=self.timeouts.to_timeouts(),
+            retry=self.retry.to_policy(),
+            max_concurrency=self.max_concurrency,
+        )
