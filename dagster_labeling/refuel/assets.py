@@ -275,14 +275,19 @@ def build_refuel_finetune_asset(
 
 def build_refuel_confidence_check(
     *, asset: dg.AssetsDefinition, field: str, threshold: float = 0.8, min_share: float = 0.9,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False, name: str | None = None,
 ) -> dg.AssetChecksDefinition:
-    """Check that at least ``min_share`` of rows have ``<field>_confidence >= threshold``."""
+    """Check that at least ``min_share`` of rows have ``<field>_confidence >= threshold``.
+
+    The check is named ``<field>_confidence_at_least_<threshold %>`` unless ``name`` is given.
+    """
     for label, v in (("threshold", threshold), ("min_share", min_share)):
         if not 0.0 <= v <= 1.0:
             raise InvalidInput(f"{label} must be between 0 and 1, got {v}.", field=label)
 
-    @dg.asset_check(asset=asset, name=f"{field}_confidence_at_least_{int(threshold * 100)}", blocking=blocking,
+    check_name = name or f"{field}_confidence_at_least_{round(threshold * 100)}"
+
+    @dg.asset_check(asset=asset, name=check_name, blocking=blocking,
                     description=f"At least {min_share:.0%} of rows have {field} confidence >= {threshold}.")
     def _confidence_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         share = confidence_share(labels, field, threshold)
@@ -295,14 +300,14 @@ def build_refuel_confidence_check(
 
 def build_refuel_agreement_check(
     *, asset: dg.AssetsDefinition, field: str, ground_truth_column: str, min_agreement: float = 0.8,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False, name: str | None = None,
 ) -> dg.AssetChecksDefinition:
     """Check that the labels of ``field`` agree with ``ground_truth_column`` on at least ``min_agreement`` of the
     rows that have a ground truth."""
     if not 0.0 <= min_agreement <= 1.0:
         raise InvalidInput(f"min_agreement must be between 0 and 1, got {min_agreement}.", field="min_agreement")
 
-    @dg.asset_check(asset=asset, name=f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
+    @dg.asset_check(asset=asset, name=name or f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
                     description=f"{field} agrees with {ground_truth_column} on >= {min_agreement:.0%} of rows.")
     def _agreement_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         share = agreement(labels, field, ground_truth_column)

@@ -76,7 +76,7 @@ def build_refuel_task_run_sensor(
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key})
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
         seen: list[str] = list(state.get("seen", []))
@@ -135,7 +135,7 @@ def build_refuel_export_sensor(
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key})
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
         seen: list[str] = list(state.get("seen", []))
@@ -181,7 +181,7 @@ def build_refuel_finetune_sensor(
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key})
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
         seen: list[str] = list(state.get("seen", []))
