@@ -891,12 +891,15 @@ class RefuelClient:
         telemetry: bool = False,
         concurrency: int | None = None,
         rate_per_minute: int | None = -1,
+        retry_failed_rows: int = 0,
     ) -> LabelingResult:
         """Label every row through a deployed application: bounded concurrency, client-side rate limit.
 
         The result has the input columns plus ``refuel_uuid`` and ``<field>_label``/``<field>_confidence``
         (and ``<field>_explanation`` with ``explain``); rows that failed are in ``failures`` by index.
-        ``rate_per_minute=-1`` uses the client's limiter, ``None`` turns limiting off.
+        ``rate_per_minute=-1`` uses the client's limiter, ``None`` turns limiting off. Label requests are
+        billable and carry no idempotency key, so a row whose request failed after being sent (5xx, dropped
+        connection) is only re-sent in up to ``retry_failed_rows`` extra rounds when you opt in.
         """
         cols = list(input_columns) if input_columns is not None else [str(c) for c in df.columns]
         missing = [c for c in cols if c not in df.columns]
@@ -923,6 +926,14 @@ class RefuelClient:
 
         result = run_bulk(((str(k), r) for k, r in zip(index, records, strict=True)), submit,
                           concurrency=concurrency or self.label_concurrency)
+        by_str = dict(zip((str(k) for k in index), records, strict=True))
+        for _ in range(max(0, retry_failed_rows)):
+            if not result.failures:
+                break
+            again = run_bulk(((k, by_str[k]) for k in result.failures), submit,
+                             concurrency=concurrency or self.label_concurrency)
+            result.created.update(again.created)
+            result.failures = again.failures
         rows: list[dict[str, Any]] = []
         for key in (str(k) for k in index):
             out = result.created.get(key)
