@@ -286,6 +286,13 @@ def verdict(ok: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # -- other platforms' benchmarks live in their own modules: python -m bench llm-engine [--quick] --------
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "llm-engine":
+        from bench.llm_engine import main as llm_engine_main
+
+        return llm_engine_main(argv[1:])
+    # -------------------------------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="Simulated latency per request.")
     parser.add_argument("--tasks", type=int, default=None, help="Tasks of the bulk run (default 10,000; quick 1,000).")
