@@ -89,7 +89,7 @@ def bench_streaming(url: str, streams: int) -> dict[str, float]:
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
-        def __iter__(self):  # type: ignore[no-untyped-def]
+        def __iter__(self) -> Any:
             first = True
             for chunk in self.inner:
                 if first:

@@ -99,11 +99,12 @@ class CallTimeouts(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    completion: float = Field(300.0, gt=0, description="Completions, sync and streaming (per chunk when streaming).")
-    batch: float = Field(60.0, gt=0, description="Batch-completions calls.")
-    management: float = Field(10.0, gt=0, description="Fine-tune, model and file metadata calls.")
-    file_list: float = Field(30.0, gt=0, description="Listing files.")
-    file_transfer: float = Field(600.0, gt=0, description="Uploading and downloading file content.")
+    completion: float = Field(default=300.0, gt=0,
+                              description="Completions, sync and streaming (per chunk when streaming).")
+    batch: float = Field(default=60.0, gt=0, description="Batch-completions calls.")
+    management: float = Field(default=10.0, gt=0, description="Fine-tune, model and file metadata calls.")
+    file_list: float = Field(default=30.0, gt=0, description="Listing files.")
+    file_transfer: float = Field(default=600.0, gt=0, description="Uploading and downloading file content.")
 
 
 class _LLMEngineAuth(httpx.Auth):

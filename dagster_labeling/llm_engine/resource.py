@@ -23,11 +23,12 @@ class LLMEngineResource(PlatformResource):
         default=DEFAULT_BASE_URL,
         description="LLM Engine base URL (a missing trailing '/' is fine). For the emulator: <server>/llm-engine/.",
     )
-    completion_timeout_seconds: float = Field(300.0, gt=0, description="Read timeout of a completion.")
-    batch_timeout_seconds: float = Field(60.0, gt=0, description="Read timeout of batch-completions calls.")
+    completion_timeout_seconds: float = Field(default=300.0, gt=0, description="Read timeout of a completion.")
+    batch_timeout_seconds: float = Field(default=60.0, gt=0, description="Read timeout of batch-completions calls.")
     management_timeout_seconds: float = Field(
-        10.0, gt=0, description="Read timeout of fine-tune, model and file metadata calls.")
-    file_transfer_timeout_seconds: float = Field(600.0, gt=0, description="Read timeout of file uploads/downloads.")
+        default=10.0, gt=0, description="Read timeout of fine-tune, model and file metadata calls.")
+    file_transfer_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Read timeout of file uploads/downloads.")
 
     def get_client(self) -> LLMEngineClient:
         """A new :class:`LLMEngineClient`; close it (or use ``with``) when done."""

@@ -215,3 +215,13 @@ def test_retries_injected_5xx_on_reads(llm: LLMEngineClient, llm_engine_emulator
     for _ in range(10):
         assert len(llm.list_models()) >= 8
     assert llm_engine_emulator.fault_counters().get("500", 0) + llm_engine_emulator.fault_counters().get("429", 0) > 0
+
+
+def test_stream_break_is_opt_in_and_breaks_plain_answers_too(llm: LLMEngineClient,
+                                                             llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    from dagster_labeling.testing import FAULT_KINDS, FaultConfig
+
+    assert "stream_break" not in FaultConfig().weights and "stream_break" not in FAULT_KINDS
+    llm_engine_emulator.set_faults(rate=1.0, weights={"stream_break": 1.0})
+    with pytest.raises(ConnectionFailed):
+        llm.create_fine_tune("llama-2-7b", "https://example.com/d.csv")  # a POST: not retried after sending
