@@ -1,13 +1,19 @@
 """The example pipeline's Dagster definitions.
 
+Human labels on Scale AI:
 ``raw_reviews`` (daily partitions) → ``review_sentiment_batch`` (a Scale batch, one categorization task
 per review) → ``review_sentiment_labels`` (the responses, with a completion check) → ``label_summary``.
 Completion is handed to the ``scale_batch_completed`` sensor; task callbacks delivered to the callbacks
 receiver drive ``scale_task_callbacks``.
 
-Configuration comes from the environment: ``SCALE_API_KEY`` (read at run time through ``dg.EnvVar``),
-``SCALE_BASE_URL`` (default: the real API; the demo points it at the emulator) and
-``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
+A model tuned on them on Scale LLM Engine:
+``sentiment_training_pairs`` (the labeled days of ``TRAINING_DAYS`` as prompt/response pairs) →
+``sentiment_training_file`` (uploaded CSV) → ``sentiment_model`` (a fine-tune, with its loss as metadata and
+an eval-loss check); the ``llm_engine_fine_tune_done`` sensor covers fine-tunes launched without waiting.
+
+Configuration comes from the environment: ``SCALE_API_KEY`` (read at run time through ``dg.EnvVar``; LLM
+Engine uses the same Scale key), ``SCALE_BASE_URL`` and ``LLM_ENGINE_BASE_URL`` (default: the real APIs; the
+demo points them at the emulator) and ``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
 """
 
 import os
@@ -15,6 +21,13 @@ import os
 import dagster as dg
 import pandas as pd
 
+from dagster_labeling.llm_engine import (
+    LLMEngineResource,
+    build_llm_engine_fine_tune_asset,
+    build_llm_engine_fine_tune_sensor,
+    build_llm_engine_training_file_asset,
+)
+from dagster_labeling.llm_engine.client import DEFAULT_BASE_URL as LLM_ENGINE_BASE_URL
 from dagster_labeling.scale import (
     ScaleDuplicateResource,
     ScaleResource,
@@ -96,6 +109,37 @@ def label_summary(review_sentiment_labels: pd.DataFrame) -> dg.Output[pd.DataFra
     })
 
 
+TRAINING_DAYS = ["2026-11-01", "2026-11-02"]
+
+
+@dg.asset(
+    group_name="llm_engine", kinds={"pandas"},
+    ins={
+        "reviews": dg.AssetIn("raw_reviews", partition_mapping=dg.SpecificPartitionsPartitionMapping(TRAINING_DAYS)),
+        "labels": dg.AssetIn("review_sentiment_labels",
+                             partition_mapping=dg.SpecificPartitionsPartitionMapping(TRAINING_DAYS)),
+    },
+)
+def sentiment_training_pairs(reviews: dict[str, pd.DataFrame], labels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Completed human labels of the training days as prompt/response pairs for fine-tuning."""
+    texts = pd.concat(reviews.values()).set_index("review_id")["text"]
+    labeled = pd.concat(labels.values())
+    labeled = labeled[labeled["status"] == "completed"]
+    return pd.DataFrame({
+        "prompt": [f"Review: {texts[key]}\nSentiment:" for key in labeled["row_key"]],
+        "response": labeled["response.category"].tolist(),
+    })
+
+
+sentiment_training_file = build_llm_engine_training_file_asset(
+    name="sentiment_training_file", upstream=sentiment_training_pairs, group_name="llm_engine",
+)
+sentiment_model = build_llm_engine_fine_tune_asset(
+    name="sentiment_model", training_file_asset=sentiment_training_file, base_model="llama-2-7b",
+    hyperparameters={"epochs": 3}, suffix="review-sentiment", eval_loss_threshold=1.2,
+    group_name="llm_engine", pool="llm_engine_api",
+)
+
 labels_job = dg.define_asset_job("scale_labels_job", selection=[review_sentiment_labels, label_summary])
 
 
@@ -111,12 +155,17 @@ def scale_task_callback_job() -> None:
 
 
 defs = dg.Definitions(
-    assets=[review_sentiment_project, raw_reviews, review_sentiment_batch, review_sentiment_labels, label_summary],
+    assets=[review_sentiment_project, raw_reviews, review_sentiment_batch, review_sentiment_labels, label_summary,
+            sentiment_training_pairs, sentiment_training_file, sentiment_model],
     jobs=[labels_job, scale_task_callback_job],
     sensors=[
         build_scale_batch_completion_sensor(
             name="scale_batch_completed", project=SCALE_PROJECT, target=labels_job,
             batch_asset=review_sentiment_batch, minimum_interval_seconds=30,
+        ),
+        build_llm_engine_fine_tune_sensor(
+            name="llm_engine_fine_tune_done", fine_tune_asset=sentiment_model, model_asset_key=sentiment_model.key,
+            base_model="llama-2-7b", minimum_interval_seconds=60,
         ),
         build_scale_task_callback_sensor(
             name="scale_task_callbacks",
@@ -129,6 +178,10 @@ defs = dg.Definitions(
             api_key=dg.EnvVar("SCALE_API_KEY"),
             base_url=os.environ.get("SCALE_BASE_URL", DEFAULT_BASE_URL),
             dashboard_url=os.environ.get("SCALE_DASHBOARD_URL", "https://dashboard.scale.com"),
+        ),
+        "llm_engine": LLMEngineResource(
+            api_key=dg.EnvVar("SCALE_API_KEY"),
+            base_url=os.environ.get("LLM_ENGINE_BASE_URL", LLM_ENGINE_BASE_URL),
         ),
     },
 )

@@ -6,7 +6,8 @@
 2. day 1: materializes the whole pipeline, the batch asset waiting for completion (blocking mode);
 3. day 2: materializes up to the batch and returns at once (sensor mode), then ticks the
    ``scale_batch_completed`` sensor until the batch completes and runs what it requests;
-4. prints ids, counts, label distributions, and where the results are.
+4. fine-tunes a model on Scale LLM Engine on the two labeled days and prints its loss per epoch;
+5. prints ids, counts, label distributions, and where the results are.
 """
 
 import os
@@ -41,12 +42,16 @@ def _print_labels(day: str, result: dg.ExecuteInProcessResult) -> None:
 
 def main() -> int:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    server = EmulatorServer(port=0, platform_options={"scale": {"task_duration_seconds": 1.5}})
+    server = EmulatorServer(port=0, platform_options={
+        "scale": {"task_duration_seconds": 1.5},
+        "llm-engine": {"fine_tune_pending_seconds": 0.5, "fine_tune_epoch_seconds": 0.5},
+    })
     server.start()
     scale_url = server.platform_url("scale") + "/v1"
     os.environ["SCALE_API_KEY"] = server.platform("scale").api_key  # the emulator's demo key, not a secret
     os.environ["SCALE_BASE_URL"] = scale_url
     os.environ["SCALE_DASHBOARD_URL"] = server.platform_url("scale") + "/dashboard"
+    os.environ["LLM_ENGINE_BASE_URL"] = server.platform_url("llm-engine") + "/"
     os.environ.setdefault("DAGSTER_LABELING_INBOX", str(DEMO_DIR / "inbox.db"))
     print(f"Emulator running at {server.url} (Scale v1 API at {scale_url})")
 
@@ -95,6 +100,23 @@ def main() -> int:
                                 instance=instance, run_config=QUIET, selection=[example.review_sentiment_labels,
                                                               example.label_summary])
         _print_labels(day, result)
+
+        print("\nFine-tuning on Scale LLM Engine with the labeled days")
+        tuning = [example.sentiment_training_pairs, example.sentiment_training_file, example.sentiment_model]
+        result = dg.materialize(
+            [*assets, *tuning], selection=tuning, resources=resources, instance=instance,
+            run_config={**QUIET, "ops": {"sentiment_model": {"config": {"poll_interval_seconds": 0.5}}}},
+        )
+        file_meta = result.asset_materializations_for_node("sentiment_training_file")[0].metadata
+        model_meta = result.asset_materializations_for_node("sentiment_model")[0].metadata
+        print(f"  training file {file_meta['llm_engine/file_id'].value}: "
+              f"{file_meta['dagster/row_count'].value} prompt/response pairs")
+        print(f"  fine-tune {model_meta['llm_engine/fine_tune_id'].value}: "
+              f"{model_meta['llm_engine/state'].value} -> model {result.output_for_node('sentiment_model')}")
+        for row in model_meta["llm_engine/loss_per_epoch"].value.records:
+            print("   ", ", ".join(f"{k} {v:.3f}" if "loss" in k else f"{k} {v:g}" for k, v in row.data.items()))
+        check = result.get_asset_check_evaluations()[0]
+        print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
 
         scale = server.platform("scale")
         print(f"\nOn the emulator: {scale.task_count()} Scale tasks in all")
