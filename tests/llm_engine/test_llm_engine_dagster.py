@@ -188,3 +188,35 @@ def test_batch_sensor_requests_run_when_handed_off_batch_finishes(llm_engine_emu
     assert [r.run_key for r in second.run_requests] == [f"batch_done:{job_id}"]
     third, cursor = tick(sensor, llm_engine_emulator, instance, cursor)
     assert isinstance(third, dg.SkipReason)
+
+
+def test_fine_tune_rerun_reattaches_instead_of_launching_twice(llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    """A retry or re-run of the fine-tune step with the same inputs reattaches to the earlier fine-tune."""
+    tuned = build_llm_engine_fine_tune_asset(name="tuned_model", training_file_asset="train_file",
+                                             base_model="llama-2-7b", hyperparameters={"epochs": 2}, suffix="re")
+    file_id = "file-reattach"
+    llm_engine_emulator.state.files[file_id] = {"id": file_id, "filename": "t.csv", "size": 1}
+    instance = dg.DagsterInstance.ephemeral()
+
+    def materialize(config: dict) -> dg.ExecuteInProcessResult:
+        @dg.asset(name="train_file")
+        def train_file() -> str:
+            return file_id
+
+        return dg.materialize([train_file, tuned], instance=instance, run_config={"ops": {"tuned_model": {
+            "config": config}}}, resources={"llm_engine": resource(llm_engine_emulator),
+                                            "io_manager": dg.mem_io_manager})
+
+    first = materialize({"wait_for_completion": False})  # launched, then the run ends (or the worker dies)
+    first_id = first.asset_materializations_for_node("tuned_model")[0].metadata["llm_engine/fine_tune_id"].value
+    second = materialize(FAST)
+    second_meta = second.asset_materializations_for_node("tuned_model")[0].metadata
+    assert second_meta["llm_engine/fine_tune_id"].value == first_id
+    assert second_meta["llm_engine/state"].value == "SUCCEEDED"
+    assert len(llm_engine_emulator.state.fine_tunes) == 1
+
+    # A fine-tune that failed is not reattached to: a new launch replaces it.
+    llm_engine_emulator.state.fine_tunes[first_id]["status"] = "FAILURE"
+    third = materialize(FAST)
+    assert third.asset_materializations_for_node("tuned_model")[0].metadata["llm_engine/fine_tune_id"].value != first_id
+    assert len(llm_engine_emulator.state.fine_tunes) == 2
