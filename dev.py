@@ -50,6 +50,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     ensure_env(EXTRAS[command])
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    # The official LLM Engine SDK (a test dependency) asks PyPI for a newer version on import; not in tests.
+    os.environ.setdefault("LLM_ENGINE_DISABLE_VERSION_CHECK", "1")
     if command == "demo":
         return run(PYTHON, "-m", "example_repo.demo", *rest, check=False)
     if command == "bench":
