@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.llm_engine import main as llm_engine_main
 
         return llm_engine_main(argv[1:])
+    if argv and argv[0] == "refuel":  # python -m bench refuel [--quick]
+        from bench.refuel import main as refuel_main
+
+        return refuel_main(argv[1:])
     # -------------------------------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="Simulated latency per request.")
