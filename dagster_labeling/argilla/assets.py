@@ -75,12 +75,15 @@ def build_argilla_dataset_asset(
 
     The dataset is created with ``settings`` if missing (and reused after); each row becomes a record whose
     ``external_id`` is ``<partition>/<key>`` (key: ``mapping.key_column`` or a hash of the fields), so
-    re-runs and backfills update records instead of duplicating them. Give either ``mapping`` or
+    re-runs and backfills update records instead of duplicating them. ``partitions_def`` defaults to the
+    upstream asset's. Give either ``mapping`` or
     ``frame_to_records``. Every row is checked before anything is sent.
     """
     if (mapping is None) == (frame_to_records is None):
         raise InvalidInput("give exactly one of mapping= or frame_to_records=.", field="mapping")
     upstream_key = _asset_key(upstream)
+    if partitions_def is None and isinstance(upstream, dg.AssetsDefinition):
+        partitions_def = upstream.partitions_def  # partition-aware by default: one partition, one slice of records
 
     def to_records(df: pd.DataFrame, partition: str | None, where: str) -> list[RecordInput]:
         if mapping is not None:

@@ -45,7 +45,9 @@ def build_argilla_progress_sensor(
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key},
                description=f"Runs when {threshold:.0%} of Argilla dataset {dataset_name!r} is annotated.")
-    def _progress_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def _progress_sensor(
+        context: dg.SensorEvaluationContext, **_resources: Any  # direct invocation passes resources by key
+    ) -> dg.SensorResult | dg.SkipReason:
         resource: ArgillaResource = getattr(context.resources, resource_key)
         state = json.loads(context.cursor) if context.cursor else {"armed": True}
         with resource.get_client() as client:
