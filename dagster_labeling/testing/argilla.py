@@ -609,7 +609,7 @@ class ArgillaEmulator(PlatformEmulator):
         entity = scope.get("entity")
         values: list[Any] = []
         if entity == "record":
-            values = [rec.get(scope.get("property"))]
+            values = [rec.get(str(scope.get("property")))]
         elif entity == "response":
             question = scope.get("question")
             responses = rec["responses"]
@@ -784,7 +784,7 @@ class ArgillaEmulator(PlatformEmulator):
         hook = {"id": str(uuid.uuid4()), "url": url, "secret": base64.b64encode(os.urandom(24)).decode(),
                 "events": self._check_events(body.get("events")), "enabled": True,
                 "description": body.get("description"), "inserted_at": now, "updated_at": now}
-        self.webhooks[hook["id"]] = hook
+        self.webhooks[str(hook["id"])] = hook
         return hook
 
     def _webhook(self, req: Request) -> dict[str, Any]:

@@ -138,7 +138,8 @@ class ArgillaEmulatorHandle:
 
     @property
     def request_log(self) -> RequestLog:
-        return self.state.request_log  # type: ignore[no-any-return]
+        log: RequestLog = self.state.request_log
+        return log
 
     def set_faults(self, config: FaultConfig | None = None, **kwargs: Any) -> FaultConfig:
         """Inject faults into Argilla requests (a FaultConfig or its keyword arguments)."""
