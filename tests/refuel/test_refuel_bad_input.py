@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from refuel_fixtures import *  # noqa: F403  (the client and labeled fixtures; see refuel_fixtures)
 from refuel_helpers import FAST, SENTIMENT, reviews_frame
 
 from dagster_labeling._core import InvalidInput

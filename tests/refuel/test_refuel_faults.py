@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from refuel_fixtures import *  # noqa: F403  (the client and labeled fixtures; see refuel_fixtures)
 from refuel_helpers import FAST, SENTIMENT, reviews_frame
 
 from dagster_labeling._core import RetryPolicy

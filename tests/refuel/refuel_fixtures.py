@@ -1,7 +1,9 @@
 """Fixtures for the Refuel tests: a client, and a labeled 'reviews' dataset built through the wire API.
 
-This folder has no ``__init__.py`` on purpose: as a package it would be importable as ``refuel`` and
-shadow the official SDK that the wire tests import. Test modules are named ``test_refuel_*`` to stay unique.
+This folder has no ``__init__.py`` on purpose: as a package it would be importable as ``refuel`` and shadow
+the official SDK that the wire tests import. So it has no ``conftest.py`` either (a second rootless
+``conftest`` module collides under ``--doctest-modules``): test modules import these fixtures by name, and
+every module here has a unique basename (``test_refuel_*``, ``refuel_*``).
 """
 
 from collections.abc import Iterator
