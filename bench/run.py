@@ -296,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.refuel import main as refuel_main
 
         return refuel_main(argv[1:])
+    if argv and argv[0] == "argilla":  # python -m bench argilla [--quick]
+        from bench.argilla import main as argilla_main
+
+        return argilla_main(argv[1:])
     # -------------------------------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="Simulated latency per request.")

@@ -109,9 +109,9 @@ def range_filter(entity: str, *, ge: float | None = None, le: float | None = Non
 
 @dataclass
 class UpsertResult:
-    """Outcome of :meth:`ArgillaClient.upsert_records`: records by ``external_id`` and failed chunks."""
+    """Outcome of :meth:`ArgillaClient.upsert_records`: record ids by ``external_id``, and failed chunks."""
 
-    records: dict[str, Record] = field(default_factory=dict)
+    records: dict[str, str] = field(default_factory=dict)
     requests: int = 0
     failures: dict[str, str] = field(default_factory=dict)
 
@@ -454,15 +454,14 @@ class ArgillaClient:
         if not chunks:
             return result
 
-        def send(key: str, chunk: list[dict[str, Any]]) -> list[Record]:
+        def send(key: str, chunk: list[dict[str, Any]]) -> list[tuple[str, str]]:
             body = self._json("PUT", f"datasets/{dataset_id}/records/bulk", json_body={"items": chunk})
-            return [Record.model_validate(r) for r in body["items"]]
+            return [(r.get("external_id") or r["id"], r["id"]) for r in body["items"]]  # ids only: cheap
 
         bulk = run_bulk(chunks, send, concurrency=concurrency or self.max_concurrency, on_progress=on_progress,
                         progress_every=10)
         for recs in bulk.created.values():
-            for r in recs:
-                result.records[r.external_id or r.id] = r
+            result.records.update(recs)
         result.failures = {k: f"{f.error_type}: {f.message}" for k, f in bulk.failures.items()}
         return result
 
