@@ -68,6 +68,11 @@ from dagster_labeling.argilla.models import (
     Webhook,
     Workspace,
 )
+from dagster_labeling.argilla.ops import (
+    argilla_fetch_annotations_op,
+    argilla_push_records_op,
+    argilla_wait_for_reviews_op,
+)
 from dagster_labeling.argilla.pipeline import (
     RecordMapping,
     annotations_frame,
@@ -80,7 +85,8 @@ from dagster_labeling.argilla.resource import ArgillaResource
 from dagster_labeling.argilla.sensors import build_argilla_progress_sensor, build_argilla_webhook_sensor
 
 __all__ = [
-    "WEBHOOK_EVENTS", "ArgillaAPIError", "ArgillaBadRequestError", "ArgillaClient", "ArgillaConflictError",
+    "WEBHOOK_EVENTS", "argilla_fetch_annotations_op", "argilla_push_records_op", "argilla_wait_for_reviews_op",
+    "ArgillaAPIError", "ArgillaBadRequestError", "ArgillaClient", "ArgillaConflictError",
     "ArgillaCredentialsError", "ArgillaDatasetConfig", "ArgillaForbiddenError", "ArgillaNotFoundError",
     "ArgillaProgressJob", "ArgillaRateLimitedError", "ArgillaResource", "ArgillaServerError",
     "ArgillaUnprocessableEntityError", "ChatField", "CustomField", "Dataset", "DatasetProgress",

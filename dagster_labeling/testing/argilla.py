@@ -124,6 +124,7 @@ class ArgillaEmulator(PlatformEmulator):
         self._http: httpx.Client | None = None
         self._deliveries = 0
         self._deliveries_cond = threading.Condition()
+        self._stop_deliveries = threading.Event()  # replaced on reset: pending retries of old webhooks stop
         self.webhook_attempts: list[WebhookAttempt] = []
         self._routes()
         self._clear_state()
@@ -151,11 +152,14 @@ class ArgillaEmulator(PlatformEmulator):
     def reset(self) -> None:
         """Forget datasets, workspaces (but the default), webhooks, scheduled annotations; clear the log."""
         super().reset()
+        self._stop_deliveries.set()
+        self._stop_deliveries = threading.Event()
         with self.lock:
             self._clear_state()
 
     def close(self) -> None:
         super().close()
+        self._stop_deliveries.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._http is not None:
@@ -835,15 +839,14 @@ class ArgillaEmulator(PlatformEmulator):
         with self._deliveries_cond:
             self._deliveries += 1
         try:
-            self._executor.submit(self._send, hook["url"], hook["secret"], event, body, int(now))
+            self._executor.submit(self._send, hook["url"], hook["secret"], event, body, int(now),
+                                  self._stop_deliveries)
         except RuntimeError:  # shutting down
             with self._deliveries_cond:
                 self._deliveries -= 1
                 self._deliveries_cond.notify_all()
 
-    def _send(self, url: str, secret: str, event: str, body: str, timestamp: int) -> None:
-        import time
-
+    def _send(self, url: str, secret: str, event: str, body: str, timestamp: int, stop: threading.Event) -> None:
         try:
             for attempt in range(1, len(WEBHOOK_RETRY_DELAYS) + 2):
                 msg_id = f"msg_{uuid.uuid4().hex}"
@@ -860,8 +863,9 @@ class ArgillaEmulator(PlatformEmulator):
                     self.webhook_attempts.append(WebhookAttempt(url, event, attempt, status, msg_id))
                 if status is not None and 200 <= status < 300:
                     return
-                if attempt <= len(WEBHOOK_RETRY_DELAYS):
-                    time.sleep(self.clock.real_seconds(WEBHOOK_RETRY_DELAYS[attempt - 1]))
+                if attempt <= len(WEBHOOK_RETRY_DELAYS) and stop.wait(
+                        self.clock.real_seconds(WEBHOOK_RETRY_DELAYS[attempt - 1])):
+                    return  # the emulator was reset or closed
         finally:
             with self._deliveries_cond:
                 self._deliveries -= 1

@@ -198,3 +198,32 @@ def test_annotations_frame_agreement_math() -> None:
     single = annotations_frame([Record.model_validate({"id": "s", "fields": {}, "responses": [
         {"values": {"label": {"value": "a"}}, "status": "submitted", "user_id": "u1"}]})], [q])
     assert math.isnan(single.loc[0, "agreement"])
+
+
+def test_ops_job_push_wait_fetch(resource, argilla_emulator) -> None:
+    from dagster_labeling.argilla import (
+        argilla_fetch_annotations_op,
+        argilla_push_records_op,
+        argilla_wait_for_reviews_op,
+    )
+
+    state = argilla_emulator.state
+    state.auto_annotate, state.annotation_seconds = True, 0.05
+    with ArgillaClient(resource.api_key, api_url=resource.api_url) as c:
+        c.create_dataset("ops-ds", simple_settings())
+
+    @dg.op
+    def rows() -> pd.DataFrame:
+        return pd.DataFrame({"k": ["a", "b"], "p": ["x", "y"], "a": ["1", "2"], "lab": ["math", "code"]})
+
+    @dg.job
+    def review_job() -> None:
+        argilla_fetch_annotations_op(argilla_wait_for_reviews_op(argilla_push_records_op(rows())))
+
+    config = {"ops": {
+        "argilla_push_records_op": {"config": {"dataset_name": "ops-ds", "fields": {"prompt": "p", "answer": "a"},
+                                               "suggestions": {"topic": "lab"}, "key_column": "k"}},
+        "argilla_wait_for_reviews_op": {"config": {"poll_interval_seconds": 0.05, "timeout_seconds": 20}}}}
+    result = review_job.execute_in_process(resources={"argilla": resource}, run_config=config)
+    frame = result.output_for_node("argilla_fetch_annotations_op")
+    assert sorted(frame["external_id"]) == ["a", "b"] and set(frame["record_status"]) == {"completed"}
