@@ -335,7 +335,7 @@ class ArgillaClient:
 
         An existing dataset must have the settings' question names, else :class:`InvalidInput`.
         """
-        existing = self.get_dataset(name, workspace) if (workspace is None or self.get_workspace(workspace)) else None
+        existing = self.get_dataset(name, workspace)  # None too when the workspace does not exist yet
         if existing is not None and existing.status != "ready":
             self.delete_dataset(existing.id)
             existing = None

@@ -152,3 +152,16 @@ def test_emulator_to_receiver_to_sensor_with_retries(tmp_path: Path) -> None:
     assert len({r.run_key for r in result.run_requests}) == 5
     with dg.build_sensor_context(cursor=result.cursor) as ctx:
         assert isinstance(sensor(ctx), dg.SkipReason)
+
+
+def test_callbacks_serve_names_the_argilla_secret_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dagster_labeling.callbacks.cli import callbacks_group
+
+    monkeypatch.delenv("DL_NO_SCALE_KEY", raising=False)
+    monkeypatch.delenv("DL_NO_ARGILLA_SECRET", raising=False)
+    result = CliRunner().invoke(callbacks_group, [
+        "serve", "--inbox", str(tmp_path / "i.db"), "--scale-callback-key-env", "DL_NO_SCALE_KEY",
+        "--argilla-webhook-secret-env", "DL_NO_ARGILLA_SECRET", "--port", "1"])
+    assert result.exit_code != 0 and "DL_NO_ARGILLA_SECRET" in result.output
