@@ -263,11 +263,11 @@ def bench_items(rep: Report, lat: float, n: int, workers: int) -> bool:
 def bench_faults(rep: Report, lat: float, n: int, n_items: int, rate: float, seed: int) -> bool:
     with emulator(lat, items=n_items, fault_rate=rate, fault_seed=seed) as (url, _), client(url) as c:
         df = frame(n)
-        first = c.label_dataframe("sentiment_app", df, concurrency=32)
+        first = c.label_dataframe("sentiment_app", df, concurrency=32, rate_per_minute=None)  # no limit on here
         done = first.labels.refuel_uuid.notna()
         named = set(first.failures)
         accounted = int(done.sum()) + len(named) == n and named == set(df.index[~done])
-        again = c.label_dataframe("sentiment_app", df, concurrency=32, retry_failed_rows=3)
+        again = c.label_dataframe("sentiment_app", df, concurrency=32, rate_per_minute=None, retry_failed_rows=3)
         done2 = int(again.labels.refuel_uuid.notna().sum())
         fetched, raised = None, ""
         try:
