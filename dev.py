@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-EXTRAS = {"demo": "demo", "test": "test,demo", "bench": "test,demo,bench"}
+EXTRAS = {"demo": "demo", "test": "test,demo", "bench": "test,demo"}
+REFUEL_SDK = ["refuel==0.15.15", "requests-futures", "loguru"]
 
 
 def run(*cmd: object, check: bool = True) -> int:
@@ -36,10 +37,14 @@ def ensure_env(extras: str) -> None:
     if not PYTHON.exists():
         run(sys.executable, "-m", "venv", VENV)
     target = f"{ROOT}[{extras}]"
-    if run(PYTHON, "-m", "pip", "install", "-q", "uv", check=False) == 0:
-        run(PYTHON, "-m", "uv", "pip", "install", "-q", "--python", PYTHON, "-e", target)
-    else:
-        run(PYTHON, "-m", "pip", "install", "-q", "-e", target)
+    uv = run(PYTHON, "-m", "pip", "install", "-q", "uv", check=False) == 0
+    installer = [PYTHON, "-m", "uv", "pip", "install", "-q", "--python", PYTHON] if uv else \
+        [PYTHON, "-m", "pip", "install", "-q"]
+    run(*installer, "-e", target)
+    if "test" in extras:
+        # The official Refuel SDK pins numpy==1.26.4 and tenacity==8.2.3 at install time only (it imports
+        # neither); installed without its pins it runs beside numpy 2 / tenacity 9 (shared/api/refuel.md §9).
+        run(*installer, "--no-deps", *REFUEL_SDK)
     stamp.write_text(digest)
 
 
