@@ -6,14 +6,22 @@ per review) → ``review_sentiment_labels`` (the responses, with a completion ch
 Completion is handed to the ``scale_batch_completed`` sensor; task callbacks delivered to the callbacks
 receiver drive ``scale_task_callbacks``.
 
-A model tuned on them on Scale LLM Engine:
+LLM labels with confidence on Refuel, and human review of the doubtful ones on Argilla:
+``raw_reviews`` → ``reviews_refuel_dataset`` (each day appended once) → ``review_llm_labels`` (a task run of
+``review-sentiment``, defined once by ``refuel_review_task``; with a confidence check) →
+``low_confidence_reviews`` → ``review_queue`` (an Argilla dataset, the LLM's label as a scored suggestion) →
+``reviewed_labels`` (the annotators' answers, with a completion/agreement check); the ``review_done``
+sensor pulls them when the queue is fully reviewed.
+
+A model tuned on the human labels on Scale LLM Engine:
 ``sentiment_training_pairs`` (the labeled days of ``TRAINING_DAYS`` as prompt/response pairs) →
 ``sentiment_training_file`` (uploaded CSV) → ``sentiment_model`` (a fine-tune, with its loss as metadata and
 an eval-loss check); the ``llm_engine_fine_tune_done`` sensor covers fine-tunes launched without waiting.
 
-Configuration comes from the environment: ``SCALE_API_KEY`` (read at run time through ``dg.EnvVar``; LLM
-Engine uses the same Scale key), ``SCALE_BASE_URL`` and ``LLM_ENGINE_BASE_URL`` (default: the real APIs; the
-demo points them at the emulator) and ``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
+Configuration comes from the environment: the keys ``SCALE_API_KEY`` (LLM Engine uses the Scale key too),
+``REFUEL_API_KEY`` and ``ARGILLA_API_KEY`` (read at run time through ``dg.EnvVar``), ``SCALE_BASE_URL``,
+``LLM_ENGINE_BASE_URL``, ``REFUEL_BASE_URL`` and ``ARGILLA_API_URL`` (default: the real services; the demo
+points them at the emulator) and ``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
 """
 
 import os
@@ -21,6 +29,17 @@ import os
 import dagster as dg
 import pandas as pd
 
+from dagster_labeling.argilla import (
+    ArgillaResource,
+    LabelQuestion,
+    RecordMapping,
+    Settings,
+    TextField,
+    build_argilla_annotations_asset,
+    build_argilla_annotations_check,
+    build_argilla_dataset_asset,
+    build_argilla_progress_sensor,
+)
 from dagster_labeling.llm_engine import (
     LLMEngineResource,
     build_llm_engine_fine_tune_asset,
@@ -28,6 +47,14 @@ from dagster_labeling.llm_engine import (
     build_llm_engine_training_file_asset,
 )
 from dagster_labeling.llm_engine.client import DEFAULT_BASE_URL as LLM_ENGINE_BASE_URL
+from dagster_labeling.refuel import (
+    RefuelConflict,
+    RefuelResource,
+    build_refuel_confidence_check,
+    build_refuel_dataset_asset,
+    build_refuel_labels_asset,
+)
+from dagster_labeling.refuel.client import DEFAULT_BASE_URL as REFUEL_BASE_URL
 from dagster_labeling.scale import (
     ScaleDuplicateResource,
     ScaleResource,
@@ -41,6 +68,7 @@ from dagster_labeling.scale.client import DEFAULT_BASE_URL
 from example_repo.data import reviews_for_day
 
 SCALE_PROJECT = "review-sentiment"
+REFUEL_PROJECT = "product-reviews"
 CATEGORIES = ["positive", "negative", "neutral"]
 daily = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 
@@ -58,7 +86,18 @@ def review_sentiment_project(context: dg.AssetExecutionContext, scale: ScaleReso
     return dg.MaterializeResult(metadata={"scale/project": project.name, "scale/type": project.type})
 
 
-@dg.asset(partitions_def=daily, group_name="scale", kinds={"pandas"}, deps=[review_sentiment_project])
+@dg.asset(group_name="refuel", kinds={"refuel"})
+def refuel_review_project(context: dg.AssetExecutionContext, refuel: RefuelResource) -> dg.MaterializeResult:
+    """The Refuel project the review dataset lives in (created once, then reused)."""
+    with refuel.get_client() as client:
+        if not any(p.project_name == REFUEL_PROJECT for p in client.get_projects()):
+            client.create_project(REFUEL_PROJECT, "Product reviews labeled by LLMs")
+            context.log.info(f"Created Refuel project {REFUEL_PROJECT}")
+    return dg.MaterializeResult(metadata={"refuel/project": REFUEL_PROJECT})
+
+
+@dg.asset(partitions_def=daily, group_name="scale", kinds={"pandas"},
+          deps=[review_sentiment_project, refuel_review_project])
 def raw_reviews(context: dg.AssetExecutionContext) -> pd.DataFrame:
     """The day's product reviews (synthetic and deterministic in this example)."""
     frame = reviews_for_day(context.partition_key)
@@ -109,6 +148,64 @@ def label_summary(review_sentiment_labels: pd.DataFrame) -> dg.Output[pd.DataFra
     })
 
 
+REFUEL_DATASET = "product-reviews"
+REFUEL_TASK = "review-sentiment"
+REVIEW_QUEUE = "low-confidence-reviews"
+CONFIDENT = 0.6
+
+reviews_refuel_dataset = build_refuel_dataset_asset(
+    name="reviews_refuel_dataset", upstream=raw_reviews, dataset_name=REFUEL_DATASET, partitions_def=daily,
+    group_name="refuel",
+)
+
+
+@dg.asset(group_name="refuel", kinds={"refuel"}, deps=[reviews_refuel_dataset])
+def refuel_review_task(context: dg.AssetExecutionContext, refuel: RefuelResource) -> dg.MaterializeResult:
+    """The Refuel labeling task (defined once on the dataset; later runs find it)."""
+    with refuel.get_client() as client:
+        try:
+            client.create_task(REFUEL_TASK, REFUEL_DATASET, "You label the sentiment of product reviews.", [
+                {"name": "sentiment", "type": "classification", "labels": CATEGORIES, "input_columns": ["text"],
+                 "guidelines": "The sentiment the writer expresses about the product."}])
+            context.log.info(f"Defined Refuel task {REFUEL_TASK}")
+        except RefuelConflict:
+            context.log.info(f"Refuel task {REFUEL_TASK} already defined")
+    return dg.MaterializeResult(metadata={"refuel/task": REFUEL_TASK})
+
+
+review_llm_labels = build_refuel_labels_asset(
+    name="review_llm_labels", dataset_asset=reviews_refuel_dataset, dataset_name=REFUEL_DATASET,
+    task=REFUEL_TASK, fields=["sentiment"], group_name="refuel",
+)
+review_llm_confidence = build_refuel_confidence_check(asset=review_llm_labels, field="sentiment",
+                                                      threshold=CONFIDENT, min_share=0.5)
+
+
+@dg.asset(partitions_def=daily, group_name="argilla", kinds={"pandas"})
+def low_confidence_reviews(review_llm_labels: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """LLM labels below the confidence bar: these go to people."""
+    doubtful = review_llm_labels[review_llm_labels["sentiment_confidence"] < CONFIDENT]
+    frame = doubtful[["review_id", "text", "sentiment_llm_label", "sentiment_confidence"]].reset_index(drop=True)
+    return dg.Output(frame, metadata={"dagster/row_count": len(frame),
+                                      "share_of_day": len(frame) / max(len(review_llm_labels), 1)})
+
+
+review_queue = build_argilla_dataset_asset(
+    name="review_queue", upstream=low_confidence_reviews, dataset_name=REVIEW_QUEUE,
+    settings=Settings(guidelines="Read the review; pick the sentiment its writer expresses.",
+                      fields=[TextField(name="text")],
+                      questions=[LabelQuestion(name="sentiment", labels=CATEGORIES)]),
+    mapping=RecordMapping(fields={"text": "text"}, suggestions={"sentiment": "sentiment_llm_label"},
+                          suggestion_scores={"sentiment": "sentiment_confidence"}, key_column="review_id"),
+    create_workspace=True, allow_empty=True, group_name="argilla",
+)
+reviewed_labels = build_argilla_annotations_asset(
+    name="reviewed_labels", dataset_name=REVIEW_QUEUE, dataset_asset=review_queue, submitted_only=True,
+    group_name="argilla",
+)
+reviewed_labels_check = build_argilla_annotations_check(reviewed_labels, min_completed_fraction=1.0,
+                                                        min_agreement=0.5)
+
 TRAINING_DAYS = ["2026-11-01", "2026-11-02"]
 
 
@@ -155,14 +252,19 @@ def scale_task_callback_job() -> None:
 
 
 defs = dg.Definitions(
-    assets=[review_sentiment_project, raw_reviews, review_sentiment_batch, review_sentiment_labels, label_summary,
-            sentiment_training_pairs, sentiment_training_file, sentiment_model],
+    assets=[review_sentiment_project, refuel_review_project, raw_reviews, review_sentiment_batch,
+            review_sentiment_labels, label_summary,
+            reviews_refuel_dataset, refuel_review_task, review_llm_labels, low_confidence_reviews, review_queue,
+            reviewed_labels, sentiment_training_pairs, sentiment_training_file, sentiment_model],
+    asset_checks=[review_llm_confidence, reviewed_labels_check],
     jobs=[labels_job, scale_task_callback_job],
     sensors=[
         build_scale_batch_completion_sensor(
             name="scale_batch_completed", project=SCALE_PROJECT, target=labels_job,
             batch_asset=review_sentiment_batch, minimum_interval_seconds=30,
         ),
+        build_argilla_progress_sensor(name="review_done", dataset_name=REVIEW_QUEUE, threshold=1.0,
+                                      target=reviewed_labels),
         build_llm_engine_fine_tune_sensor(
             name="llm_engine_fine_tune_done", fine_tune_asset=sentiment_model, model_asset_key=sentiment_model.key,
             base_model="llama-2-7b", minimum_interval_seconds=60,
@@ -178,6 +280,14 @@ defs = dg.Definitions(
             api_key=dg.EnvVar("SCALE_API_KEY"),
             base_url=os.environ.get("SCALE_BASE_URL", DEFAULT_BASE_URL),
             dashboard_url=os.environ.get("SCALE_DASHBOARD_URL", "https://dashboard.scale.com"),
+        ),
+        "refuel": RefuelResource(
+            api_key=dg.EnvVar("REFUEL_API_KEY"), project=REFUEL_PROJECT,
+            base_url=os.environ.get("REFUEL_BASE_URL", REFUEL_BASE_URL),
+        ),
+        "argilla": ArgillaResource(
+            api_key=dg.EnvVar("ARGILLA_API_KEY"), api_url=os.environ.get("ARGILLA_API_URL", "http://localhost:6900"),
+            workspace="reviews",
         ),
         "llm_engine": LLMEngineResource(
             api_key=dg.EnvVar("SCALE_API_KEY"),

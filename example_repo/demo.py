@@ -6,8 +6,10 @@
 2. day 1: materializes the whole pipeline, the batch asset waiting for completion (blocking mode);
 3. day 2: materializes up to the batch and returns at once (sensor mode), then ticks the
    ``scale_batch_completed`` sensor until the batch completes and runs what it requests;
-4. fine-tunes a model on Scale LLM Engine on the two labeled days and prints its loss per epoch;
-5. prints ids, counts, label distributions, and where the results are.
+4. labels both days with an LLM on Refuel, sends the low-confidence labels to Argilla for human review
+   and brings the reviewed answers back as a DataFrame;
+5. fine-tunes a model on Scale LLM Engine on the two labeled days and prints its loss per epoch;
+6. prints ids, counts, label distributions, and where the results are.
 """
 
 import os
@@ -17,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from dagster_labeling.testing import EmulatorServer
 
@@ -45,6 +48,8 @@ def main() -> int:
     server = EmulatorServer(port=0, platform_options={
         "scale": {"task_duration_seconds": 1.5},
         "llm-engine": {"fine_tune_pending_seconds": 0.5, "fine_tune_epoch_seconds": 0.5},
+        "refuel": {"ingest_seconds": 0.3},
+        "argilla": {"annotation_seconds": 1.0, "responses_per_record": 2},
     })
     server.start()
     scale_url = server.platform_url("scale") + "/v1"
@@ -52,6 +57,9 @@ def main() -> int:
     os.environ["SCALE_BASE_URL"] = scale_url
     os.environ["SCALE_DASHBOARD_URL"] = server.platform_url("scale") + "/dashboard"
     os.environ["LLM_ENGINE_BASE_URL"] = server.platform_url("llm-engine") + "/"
+    os.environ["REFUEL_API_KEY"] = os.environ["ARGILLA_API_KEY"] = os.environ["SCALE_API_KEY"]
+    os.environ["REFUEL_BASE_URL"] = server.platform_url("refuel")
+    os.environ["ARGILLA_API_URL"] = server.platform_url("argilla")
     os.environ.setdefault("DAGSTER_LABELING_INBOX", str(DEMO_DIR / "inbox.db"))
     print(f"Emulator running at {server.url} (Scale v1 API at {scale_url})")
 
@@ -60,8 +68,8 @@ def main() -> int:
     io_manager = dg.FilesystemIOManager(base_dir=str(DEMO_DIR / "storage"))
     resources = {**example.defs.resources, "io_manager": io_manager}
     instance = dg.DagsterInstance.ephemeral()
-    assets = [example.review_sentiment_project, example.raw_reviews, example.review_sentiment_batch,
-              example.review_sentiment_labels, example.label_summary]
+    assets = [example.review_sentiment_project, example.refuel_review_project, example.raw_reviews,
+              example.review_sentiment_batch, example.review_sentiment_labels, example.label_summary]
     try:
         day = DAYS[0]
         print(f"\nDay {day}: blocking mode (the batch asset waits for Scale)")
@@ -78,7 +86,7 @@ def main() -> int:
 
         day = DAYS[1]
         print(f"\nDay {day}: sensor mode (the batch asset returns at once)")
-        dg.materialize(assets[:3], partition_key=day, resources=resources, instance=instance, run_config=QUIET)
+        dg.materialize(assets[:4], partition_key=day, resources=resources, instance=instance, run_config=QUIET)
         sensor = example.defs.resolve_sensor_def("scale_batch_completed")
         cursor = None
         requests: list[dg.RunRequest] = []
@@ -101,6 +109,47 @@ def main() -> int:
                                                               example.label_summary])
         _print_labels(day, result)
 
+        print("\nLLM labels on Refuel; the doubtful ones reviewed by people on Argilla")
+        refuel_assets = [example.raw_reviews, example.reviews_refuel_dataset, example.review_llm_labels,
+                         example.review_llm_confidence, example.low_confidence_reviews, example.review_queue]
+        for index, day in enumerate(DAYS):
+            dg.materialize(refuel_assets[:2], partition_key=day, resources=resources, instance=instance,
+                           run_config=QUIET)
+            if index == 0:
+                dg.materialize([*refuel_assets[:2], example.refuel_review_task],
+                               selection=[example.refuel_review_task], resources=resources, instance=instance,
+                               run_config=QUIET)
+            result = dg.materialize(refuel_assets, partition_key=day, resources=resources, instance=instance,
+                                    selection=refuel_assets[2:], run_config=QUIET)
+            meta = result.asset_materializations_for_node("review_llm_labels")[0].metadata
+            doubtful = result.output_for_node("low_confidence_reviews")
+            check = result.get_asset_check_evaluations()[0]
+            print(f"  {day}: {meta['dagster/row_count'].value} reviews labeled by the LLM, mean confidence "
+                  f"{meta['refuel/sentiment/mean_confidence'].value:.2f}, {len(doubtful)} below "
+                  f"{example.CONFIDENT} sent to Argilla; check {check.check_name} "
+                  f"{'passed' if check.passed else 'FAILED'}")
+        from dagster_labeling._core import WaitOptions
+        from dagster_labeling.argilla import ArgillaClient
+
+        with ArgillaClient(os.environ["ARGILLA_API_KEY"], api_url=os.environ["ARGILLA_API_URL"]) as argilla:
+            queue = argilla.get_dataset(example.REVIEW_QUEUE, workspace="reviews")
+            argilla.progress_job(queue.id).wait(WaitOptions(timeout_seconds=120, poll_interval_seconds=0.5))
+        review = [example.reviewed_labels, example.reviewed_labels_check]
+        frames = []
+        for day in DAYS:
+            result = dg.materialize([*refuel_assets, *review], selection=review, partition_key=day,
+                                    resources=resources, instance=instance, run_config=QUIET)
+            frames.append(result.output_for_node("reviewed_labels"))
+            check = result.get_asset_check_evaluations()[0]
+            print(f"  {day}: {len(frames[-1])} records reviewed on Argilla, check {check.check_name} "
+                  f"{'passed' if check.passed else 'FAILED'}")
+        reviewed = pd.concat(frames, ignore_index=True)
+        changed = int((reviewed["sentiment"] != reviewed["sentiment__suggestion"]).sum())
+        print(f"  the reviewers changed {changed} of {len(reviewed)} LLM labels")
+        out = DEMO_DIR / "reviewed_labels.csv"
+        reviewed.to_csv(out, index=False)
+        print(f"  reviewed labels written to {out}")
+
         print("\nFine-tuning on Scale LLM Engine with the labeled days")
         tuning = [example.sentiment_training_pairs, example.sentiment_training_file, example.sentiment_model]
         result = dg.materialize(
@@ -121,9 +170,12 @@ def main() -> int:
         scale = server.platform("scale")
         print(f"\nOn the emulator: {scale.task_count()} Scale tasks in all")
         print(f"Dagster outputs (pickled DataFrames) under {DEMO_DIR / 'storage'}")
-        print("Explore in the UI: `dagster-labeling emulate` in one terminal, then "
-              "`SCALE_API_KEY=emulator-key SCALE_BASE_URL=http://127.0.0.1:8765/scale/v1 "
-              "dagster dev -m example_repo.definitions`")
+        emulator = "http://127.0.0.1:8765"
+        print("Explore in the UI: `dagster-labeling emulate` in one terminal, then in another:\n"
+              "  export SCALE_API_KEY=emulator-key REFUEL_API_KEY=emulator-key ARGILLA_API_KEY=emulator-key\n"
+              f"  export SCALE_BASE_URL={emulator}/scale/v1 LLM_ENGINE_BASE_URL={emulator}/llm-engine/ "
+              f"REFUEL_BASE_URL={emulator}/refuel ARGILLA_API_URL={emulator}/argilla\n"
+              "  dagster dev -m example_repo.definitions")
         return 0
     finally:
         server.stop()
