@@ -31,8 +31,9 @@ UUID = re.compile(r"^[0-9a-f-]{36}$")
 
 
 @pytest.fixture
-def sdk(refuel_emulator: RefuelEmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Any:
+def sdk(refuel_emulator: RefuelEmulatorHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     monkeypatch.setattr(refuel_client, "sleep", lambda s: time.sleep(0.05))
+    monkeypatch.chdir(tmp_path)  # the SDK's download_dataset writes <dataset>.csv into the working directory
     return refuel.init(api_key=refuel_emulator.api_key, api_base_url=refuel_emulator.base_url,
                        project=refuel_emulator.project)
 
