@@ -230,3 +230,26 @@ def test_finetune_sensor_reports_once(emu: RefuelEmulatorHandle) -> None:
               for r in (r1, r2) for e in (r.asset_events or [])}
     assert states == {other.id: "CANCELED", job.id: "SUCCEEDED"}
     assert not r3.asset_events
+
+
+def test_checks_on_a_partitioned_labels_asset_judge_only_their_partition(emu: RefuelEmulatorHandle) -> None:
+    """With only d1 materialized, the checks run on d1 alone (unpartitioned checks loaded every partition)."""
+    parts = dg.StaticPartitionsDefinition(["d1", "d2"])
+    data = {"d1": reviews_frame(30), "d2": reviews_frame(3)}
+    dataset = build_refuel_dataset_asset(name="reviews_dataset", upstream="reviews", dataset_name="daily_checks",
+                                         partitions_def=parts)
+    labels = build_refuel_labels_asset(name="daily_labels", dataset_asset=dataset, dataset_name="daily_checks",
+                                       task="sent", fields=["sentiment"], poll_interval_seconds=0.02)
+    conf = build_refuel_confidence_check(asset=labels, field="sentiment", threshold=0.9, min_share=0.6)
+    agree = build_refuel_agreement_check(asset=labels, field="sentiment", ground_truth_column="gt",
+                                         min_agreement=0.6)
+    assert run([upstream(data, parts), dataset], emu, partition_key="d1").success
+    with RefuelClient(SECRET, project=emu.project, base_url=emu.base_url) as c:
+        c.create_task("sent", "daily_checks", "ctx", [SENTIMENT])
+    result = run([upstream(data, parts), dataset, labels, conf, agree], emu, partition_key="d1",
+                 selection=[labels, conf, agree])
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["sentiment_confidence_at_least_90"].passed
+    assert evaluations["sentiment_confidence_at_least_90"].metadata["rows"].value == 30
+    assert evaluations["sentiment_agrees_with_gt"].passed
