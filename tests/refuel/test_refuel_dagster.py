@@ -232,7 +232,8 @@ def test_finetune_sensor_reports_once(emu: RefuelEmulatorHandle) -> None:
     assert not r3.asset_events
 
 
-def test_checks_on_a_partitioned_labels_asset_judge_only_their_partition(emu: RefuelEmulatorHandle) -> None:
+def test_checks_on_a_partitioned_labels_asset_judge_only_their_partition(emu: RefuelEmulatorHandle,
+                                                                        tmp_path: Any) -> None:
     """With only d1 materialized, the checks run on d1 alone (unpartitioned checks loaded every partition)."""
     parts = dg.StaticPartitionsDefinition(["d1", "d2"])
     data = {"d1": reviews_frame(30), "d2": reviews_frame(3)}
@@ -246,8 +247,9 @@ def test_checks_on_a_partitioned_labels_asset_judge_only_their_partition(emu: Re
     assert run([upstream(data, parts), dataset], emu, partition_key="d1").success
     with RefuelClient(SECRET, project=emu.project, base_url=emu.base_url) as c:
         c.create_task("sent", "daily_checks", "ctx", [SENTIMENT])
-    result = run([upstream(data, parts), dataset, labels, conf, agree], emu, partition_key="d1",
-                 selection=[labels, conf, agree])
+    result = dg.materialize([upstream(data, parts), dataset, labels, conf, agree], partition_key="d1",
+                            selection=[labels, conf, agree], resources={
+                                "refuel": res(emu), "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations["sentiment_confidence_at_least_90"].passed
