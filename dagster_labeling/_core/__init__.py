@@ -4,6 +4,7 @@ Platform-neutral and free of Dagster imports, so clients built on it work from a
 """
 
 from dagster_labeling._core.bulk import BulkFailure, BulkProgress, BulkResult, run_bulk
+from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.errors import (
     APIError,
     BadRequest,
@@ -26,9 +27,40 @@ from dagster_labeling._core.retry import NO_RETRY, RetryPolicy, parse_retry_afte
 from dagster_labeling._core.transport import HttpTransport, Timeouts, encode_query, quote_path_segment
 
 __all__ = [
-    "NO_RETRY", "APIError", "BadRequest", "BulkFailure", "BulkProgress", "BulkResult", "Conflict",
-    "ConnectionFailed", "HttpTransport", "InvalidInput", "JobFailed", "JobHandle", "JobState", "JobStatus",
-    "JobTimeout", "LabelingError", "NotFound", "ProgressLog", "RateLimited", "RateLimiter", "Redactor", "RetryPolicy",
-    "ServerError", "Timeouts", "Unauthorized", "WaitOptions", "encode_query", "mask", "paginate",
-    "parse_retry_after", "quote_path_segment", "redact_headers", "run_bulk",
+    "NO_RETRY",
+    "basic_auth_header",
+    "encode_query",
+    "mask",
+    "paginate",
+    "parse_retry_after",
+    "quote_path_segment",
+    "redact_headers",
+    "run_bulk",
+    "APIError",
+    "BadRequest",
+    "BulkFailure",
+    "BulkProgress",
+    "BulkResult",
+    "Conflict",
+    "ConnectionFailed",
+    "HeaderAuth",
+    "HttpTransport",
+    "InvalidInput",
+    "JobFailed",
+    "JobHandle",
+    "JobState",
+    "JobStatus",
+    "JobTimeout",
+    "LabelingError",
+    "NotFound",
+    "PlatformClient",
+    "ProgressLog",
+    "RateLimited",
+    "RateLimiter",
+    "Redactor",
+    "RetryPolicy",
+    "ServerError",
+    "Timeouts",
+    "Unauthorized",
+    "WaitOptions",
 ]

@@ -13,7 +13,7 @@ dataset creation that leaves nothing half-made, idempotent record upserts in chu
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from dagster_labeling._core import (
     Unauthorized,
     run_bulk,
 )
+from dagster_labeling._core.client import HeaderAuth, PlatformClient
 from dagster_labeling.argilla.errors import (
     ArgillaConflictError,
     argilla_error_class,
@@ -59,20 +60,6 @@ MAX_RECORDS_PER_UPSERT = 500
 MAX_PAGE_SIZE = 1000
 MAX_IDS_PER_DELETE = 100
 INCLUDE_DEFAULT = ("responses", "suggestions")
-
-
-class _ArgillaKeyAuth(httpx.Auth):
-    """``X-Argilla-Api-Key: <key>``, as the SDK sends it."""
-
-    def __init__(self, api_key: str) -> None:
-        self._key = api_key
-
-    def __repr__(self) -> str:
-        return "_ArgillaKeyAuth(***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["X-Argilla-Api-Key"] = self._key
-        yield request
 
 
 def stable_external_id(fields: Mapping[str, Any]) -> str:
@@ -144,7 +131,7 @@ class ArgillaProgressJob(JobHandle):
         """Human annotation has no remote job to cancel; the records stay in Argilla."""
 
 
-class ArgillaClient:
+class ArgillaClient(PlatformClient):
     """Argilla 2.x client. ``api_url`` is the server root (``http://localhost:6900``), as for ``rg.Argilla``.
 
     Use it as a context manager, or call :meth:`close`.
@@ -165,10 +152,10 @@ class ArgillaClient:
                                field="api_key")
         self.api_url = api_url.rstrip("/")
         self.max_concurrency = max_concurrency
-        self.http = HttpTransport(
+        self._http = HttpTransport(
             platform="Argilla",
             base_url=f"{self.api_url}/api/v1",
-            auth=_ArgillaKeyAuth(api_key),
+            auth=HeaderAuth({"X-Argilla-Api-Key": api_key}),  # as the SDK sends it
             secrets=[api_key],
             timeouts=timeouts,
             retry=retry,
@@ -183,17 +170,8 @@ class ArgillaClient:
     def __repr__(self) -> str:
         return f"ArgillaClient(api_url={self.api_url!r})"
 
-    def __enter__(self) -> "ArgillaClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
-
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        response = self._http.request(method, path, **kwargs)
         return response.json() if response.content else None
 
     def dataset_url(self, dataset: "Dataset | str") -> str:
@@ -280,7 +258,7 @@ class ArgillaClient:
 
     def delete_dataset(self, dataset: Dataset | str) -> None:
         dataset_id = dataset.id if isinstance(dataset, Dataset) else dataset
-        self.http.request("DELETE", f"datasets/{dataset_id}")
+        self._http.request("DELETE", f"datasets/{dataset_id}")
 
     def list_fields(self, dataset_id: str) -> list[FieldInfo]:
         return [FieldInfo.model_validate(f) for f in self._json("GET", f"datasets/{dataset_id}/fields")["items"]]
@@ -517,7 +495,7 @@ class ArgillaClient:
         ids = list(record_ids)
         for start in range(0, len(ids), MAX_IDS_PER_DELETE):
             chunk = ids[start:start + MAX_IDS_PER_DELETE]
-            self.http.request("DELETE", f"datasets/{dataset_id}/records", params={"ids": ",".join(chunk)})
+            self._http.request("DELETE", f"datasets/{dataset_id}/records", params={"ids": ",".join(chunk)})
         return len(ids)
 
     def add_response(self, record_id: str, values: Mapping[str, Any], *,
@@ -578,8 +556,8 @@ class ArgillaClient:
                                                  idempotent=True))
 
     def delete_webhook(self, webhook_id: str) -> None:
-        self.http.request("DELETE", f"webhooks/{webhook_id}")
+        self._http.request("DELETE", f"webhooks/{webhook_id}")
 
     def ping_webhook(self, webhook_id: str) -> None:
         """Ask the server to send a ``ping`` event to the webhook."""
-        self.http.request("POST", f"webhooks/{webhook_id}/ping")
+        self._http.request("POST", f"webhooks/{webhook_id}/ping")

@@ -11,14 +11,13 @@ batch completions as job handles, bounded concurrent completions and uploads str
 'https://llm.example.invalid/llm-engine'
 """
 
-import base64
 import json
 import os
 import random
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,6 +39,7 @@ from dagster_labeling._core import (
     quote_path_segment,
     run_bulk,
 )
+from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.retry import is_retryable_status, parse_retry_after
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
@@ -107,20 +107,9 @@ class CallTimeouts(BaseModel):
     file_transfer: float = Field(default=600.0, gt=0, description="Uploading and downloading file content.")
 
 
-class _LLMEngineAuth(httpx.Auth):
+def _llm_engine_auth(api_key: str) -> HeaderAuth:
     """The key as ``x-api-key`` and as HTTP Basic username with an empty password, as ``llmengine`` sends it."""
-
-    def __init__(self, api_key: str) -> None:
-        self._key = api_key
-        self._basic = "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
-
-    def __repr__(self) -> str:
-        return "_LLMEngineAuth(***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["x-api-key"] = self._key
-        request.headers["Authorization"] = self._basic
-        yield request
+    return HeaderAuth({"x-api-key": api_key, "Authorization": basic_auth_header(api_key)})
 
 
 # -- validation --------------------------------------------------------------------------------------
@@ -299,7 +288,7 @@ class BatchCompletionJobHandle(JobHandle):
         self.client.cancel_batch_completion(self.id)
 
 
-class LLMEngineClient:
+class LLMEngineClient(PlatformClient):
     """Typed client for LLM Engine. Use as a context manager, or call :meth:`close`.
 
     ``base_url`` may end with ``/`` or not (the SDK silently drops the last segment without it; we don't).
@@ -328,8 +317,8 @@ class LLMEngineClient:
         self._http = HttpTransport(
             platform=PLATFORM,
             base_url=base_url,
-            auth=_LLMEngineAuth(api_key),
-            secrets=[api_key, base64.b64encode(f"{api_key}:".encode()).decode()],
+            auth=_llm_engine_auth(api_key),
+            secrets=[api_key],  # the redactor also knows its Basic-auth encoding
             timeouts=timeouts,
             retry=retry,
             max_connections=max_concurrency,
@@ -341,19 +330,6 @@ class LLMEngineClient:
 
     def __repr__(self) -> str:
         return f"LLMEngineClient(base_url={self._http.base_url!r}, api_key={mask(self._api_key)})"
-
-    def __enter__(self) -> "LLMEngineClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _timeout(self, seconds: float) -> httpx.Timeout:
@@ -481,7 +457,7 @@ class LLMEngineClient:
 
     # -- async ------------------------------------------------------------------------------------
     def _async_client(self, timeout: float) -> httpx.AsyncClient:
-        return httpx.AsyncClient(auth=_LLMEngineAuth(self._api_key), timeout=self._timeout(timeout),
+        return httpx.AsyncClient(auth=_llm_engine_auth(self._api_key), timeout=self._timeout(timeout),
                                  headers={"User-Agent": self._http.client.headers["User-Agent"]})
 
     async def acomplete(self, model: str, prompt: str, *, timeout: float | None = None,

@@ -23,7 +23,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from dagster_labeling._core import (
     quote_path_segment,
     run_bulk,
 )
+from dagster_labeling._core.client import HeaderAuth, PlatformClient
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.refuel.errors import RefuelNotFound, RefuelSoftError, refuel_error_class
 from dagster_labeling.refuel.models import (
@@ -105,18 +106,6 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class _BearerAuth(httpx.Auth):
-    def __init__(self, api_key: str) -> None:
-        self._header = f"Bearer {api_key}"
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
 
 
 @dataclass
@@ -391,7 +380,7 @@ class RefuelFinetune(JobHandle):
         self.client.cancel_finetuning(self.id)
 
 
-class RefuelClient:
+class RefuelClient(PlatformClient):
     """Typed client for the Refuel Cloud API. Use as a context manager, or call :meth:`close`.
 
     ``max_workers`` bounds concurrent page fetches; ``label_concurrency`` and ``label_rate_per_minute``
@@ -428,7 +417,8 @@ class RefuelClient:
         self.label_limiter = RateLimiter(label_rate_per_minute, 60.0)
         self._sleep = sleep
         self._http = HttpTransport(
-            platform="Refuel", base_url=base_url, auth=_BearerAuth(api_key), secrets=[api_key],
+            platform="Refuel", base_url=base_url, auth=HeaderAuth({"Authorization": f"Bearer {api_key}"}),
+            secrets=[api_key],
             timeouts=timeouts, retry=retry, max_connections=max(max_workers, label_concurrency),
             error_class_for=refuel_error_class, error_message_for=default_error_message, transport=transport,
             sleep=sleep,
@@ -441,19 +431,6 @@ class RefuelClient:
     def __repr__(self) -> str:
         return (f"RefuelClient(base_url={self._http.base_url!r}, project={self._project_arg!r}, "
                 f"api_key={mask(self._api_key)})")
-
-    def __enter__(self) -> "RefuelClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
 
     def task_url(self, task_id: str) -> str:
         return f"{self.app_url}/tasks/{task_id}"

@@ -11,9 +11,8 @@ job handle and bulk task creation keyed by ``unique_id``.
 ...                              attachment="tomato", categories=["red", "blue"], unique_id="row-1")
 """
 
-import base64
 import os
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import httpx
@@ -34,6 +33,7 @@ from dagster_labeling._core import (
     quote_path_segment,
     run_bulk,
 )
+from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.scale.errors import ScaleDuplicateResource, scale_error_class
 from dagster_labeling.scale.models import (
@@ -67,20 +67,6 @@ _BATCH_STATES = {
     "cancelled": JobState.CANCELED,
     "canceled": JobState.CANCELED,
 }
-
-
-class _ScaleBasicAuth(httpx.Auth):
-    """HTTP Basic with the API key as username and an empty password, as ``scaleapi`` sends it."""
-
-    def __init__(self, api_key: str) -> None:
-        self._header = "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
-
-    def __repr__(self) -> str:
-        return "_ScaleBasicAuth(***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
 
 
 def _value(v: Any) -> Any:
@@ -130,7 +116,7 @@ class ScaleBatchJob(JobHandle):
             self.client.cancel_task(task.task_id)
 
 
-class ScaleClient:
+class ScaleClient(PlatformClient):
     """Typed client for the Scale AI v1 API. Use as a context manager, or call :meth:`close`."""
 
     def __init__(
@@ -155,7 +141,7 @@ class ScaleClient:
         self._http = HttpTransport(
             platform="Scale",
             base_url=base_url,
-            auth=_ScaleBasicAuth(api_key),
+            auth=HeaderAuth({"Authorization": basic_auth_header(api_key)}),  # key as username, as scaleapi
             secrets=[api_key],
             timeouts=timeouts,
             retry=retry,
@@ -169,19 +155,6 @@ class ScaleClient:
 
     def __repr__(self) -> str:
         return f"ScaleClient(base_url={self._http.base_url!r}, api_key={mask(self._api_key)})"
-
-    def __enter__(self) -> "ScaleClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(
