@@ -5,7 +5,8 @@ platform, method, path, status, the vendor's message and request id; never a sec
 message through a :class:`~dagster_labeling._core.redaction.Redactor`).
 """
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 
 class LabelingError(Exception):
@@ -158,3 +159,25 @@ def error_class_for_status(status_code: int) -> type[APIError]:
     if status_code >= 500:
         return ServerError
     return STATUS_ERRORS.get(status_code, APIError)
+
+
+E = TypeVar("E", bound=APIError)
+
+
+def status_error_mapper(
+    by_status: Mapping[int, type[E]], *, server_error: type[E], default: type[E]
+) -> Callable[[int], type[E]]:
+    """A platform's ``status -> error class``: its table, then ``server_error`` for other 5xx, else ``default``.
+
+    >>> to_class = status_error_mapper({404: NotFound}, server_error=ServerError, default=APIError)
+    >>> [to_class(s).__name__ for s in (404, 502, 418)]
+    ['NotFound', 'ServerError', 'APIError']
+    """
+    table = dict(by_status)
+
+    def error_class(status_code: int) -> type[E]:
+        if status_code in table:
+            return table[status_code]
+        return server_error if status_code >= 500 else default
+
+    return error_class

@@ -16,6 +16,7 @@ from dagster_labeling._core.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
+    status_error_mapper,
 )
 
 
@@ -65,11 +66,7 @@ _BY_STATUS: dict[int, type[ArgillaAPIError]] = {
     429: ArgillaRateLimitedError,
 }
 
-
-def argilla_error_class(status_code: int) -> type[ArgillaAPIError]:
-    if status_code in _BY_STATUS:
-        return _BY_STATUS[status_code]
-    return ArgillaServerError if status_code >= 500 else ArgillaAPIError
+argilla_error_class = status_error_mapper(_BY_STATUS, server_error=ArgillaServerError, default=ArgillaAPIError)
 
 
 def argilla_error_message(response: httpx.Response) -> str:

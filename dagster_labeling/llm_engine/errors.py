@@ -14,6 +14,7 @@ from dagster_labeling._core.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
+    status_error_mapper,
 )
 
 
@@ -67,8 +68,4 @@ _BY_STATUS: dict[int, type[LLMEngineException]] = {
     429: LLMEngineRateLimited,
 }
 
-
-def llm_engine_error_class(status_code: int) -> type[LLMEngineException]:
-    if status_code in _BY_STATUS:
-        return _BY_STATUS[status_code]
-    return LLMEngineServerError if status_code >= 500 else LLMEngineException
+llm_engine_error_class = status_error_mapper(_BY_STATUS, server_error=LLMEngineServerError, default=LLMEngineException)

@@ -11,6 +11,7 @@ from dagster_labeling._core.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
+    status_error_mapper,
 )
 
 
@@ -56,8 +57,4 @@ _BY_STATUS: dict[int, type[RefuelException]] = {
     429: RefuelRateLimited,
 }
 
-
-def refuel_error_class(status_code: int) -> type[RefuelException]:
-    if status_code in _BY_STATUS:
-        return _BY_STATUS[status_code]
-    return RefuelServerError if status_code >= 500 else RefuelException
+refuel_error_class = status_error_mapper(_BY_STATUS, server_error=RefuelServerError, default=RefuelException)

@@ -12,6 +12,7 @@ from dagster_labeling._core.errors import (
     RateLimited,
     ServerError,
     Unauthorized,
+    status_error_mapper,
 )
 
 
@@ -73,8 +74,4 @@ _BY_STATUS: dict[int, type[ScaleException]] = {
     504: ScaleTimeoutError,
 }
 
-
-def scale_error_class(status_code: int) -> type[ScaleException]:
-    if status_code in _BY_STATUS:
-        return _BY_STATUS[status_code]
-    return ScaleInternalError if status_code >= 500 else ScaleException
+scale_error_class = status_error_mapper(_BY_STATUS, server_error=ScaleInternalError, default=ScaleException)
