@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import Field
 
 from dagster_labeling._core import InvalidInput
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of
 from dagster_labeling.argilla.client import ArgillaClient
 from dagster_labeling.argilla.models import RecordInput, Settings
 from dagster_labeling.argilla.pipeline import (
@@ -48,16 +49,12 @@ class ArgillaDatasetConfig(dg.Config):
     dataset_workspace: str | None = Field(default=None, description="Workspace (default: factory's or resource's).")
 
 
-def _asset_key(ref: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec) -> dg.AssetKey:
-    if isinstance(ref, (dg.AssetsDefinition, dg.AssetSpec)):
-        return ref.key
-    return dg.AssetKey.from_coercible(ref)
 
 
 def build_argilla_dataset_asset(
     *,
     name: str,
-    upstream: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec,
+    upstream: AssetRef,
     dataset_name: str,
     settings: Settings,
     mapping: RecordMapping | None = None,
@@ -81,7 +78,7 @@ def build_argilla_dataset_asset(
     """
     if (mapping is None) == (frame_to_records is None):
         raise InvalidInput("give exactly one of mapping= or frame_to_records=.", field="mapping")
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
     if partitions_def is None and isinstance(upstream, dg.AssetsDefinition):
         partitions_def = upstream.partitions_def  # partition-aware by default: one partition, one slice of records
 
@@ -210,7 +207,7 @@ def build_argilla_annotations_asset(
     :func:`~dagster_labeling.argilla.pipeline.annotations_frame` for the columns). Metadata: progress,
     completed share, counts per status, mean agreement, dataset URL. Partitioned: only the partition's records.
     """
-    deps = [_asset_key(dataset_asset)] if dataset_asset is not None else []
+    deps = [asset_key_of(dataset_asset)] if dataset_asset is not None else []
     if partitions_def is None and isinstance(dataset_asset, dg.AssetsDefinition):
         partitions_def = dataset_asset.partitions_def
 

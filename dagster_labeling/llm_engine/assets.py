@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import Field
 
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling.llm_engine.client import (
     FINE_TUNABLE_MODELS,
@@ -51,13 +52,8 @@ BATCH_STATE_META = "llm_engine/batch_state"
 EVAL_LOSS_CHECK = "eval_loss_below_threshold"
 MAX_FAILED_ROWS_SHOWN = 50
 
-AssetRef = dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec
 
 
-def _asset_key(ref: AssetRef) -> dg.AssetKey:
-    if isinstance(ref, (dg.AssetsDefinition, dg.AssetSpec)):
-        return ref.key
-    return dg.AssetKey.from_coercible(ref)
 
 
 def loss_table(points: Sequence[LossPoint]) -> dg.TableMetadataValue:
@@ -105,7 +101,7 @@ def build_llm_engine_training_file_asset(
     Checked before anything is sent: both columns present, no empty cell, at most 100,000 rows; fewer than
     200 rows logs a warning (the seed's advice). The CSV is written to a temporary file and streamed.
     """
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
 
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
@@ -201,7 +197,7 @@ def build_llm_engine_fine_tune_asset(
         raise InvalidInput(f"Unknown base model {base_model!r} for fine-tuning. Use one of: "
                            f"{', '.join(sorted(FINE_TUNABLE_MODELS))} or pass allow_unknown_model=True.",
                            field="base_model")
-    file_key = _asset_key(training_file_asset)
+    file_key = asset_key_of(training_file_asset)
     asset_key = dg.AssetKey([*(key_prefix or []), name])
     epochs = (hyperparameters or {}).get("epochs")
 
@@ -296,10 +292,10 @@ def build_llm_engine_completions_asset(
     if mode == "batch" and not batch_output_dir:
         raise InvalidInput("mode='batch' needs batch_output_dir.", field="batch_output_dir")
     completion_body("validation", **completion_params)  # bad parameters fail at definition time
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
     ins = {"rows": dg.AssetIn(key=upstream_key)}
     if model_asset is not None:
-        ins["model_name"] = dg.AssetIn(key=_asset_key(model_asset))
+        ins["model_name"] = dg.AssetIn(key=asset_key_of(model_asset))
 
     def run(context: dg.AssetExecutionContext, config: CompletionsConfig, rows: pd.DataFrame,
             given_model: Any) -> dg.Output:

@@ -19,6 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import InvalidInput
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling.refuel.client import validate_finetune
 from dagster_labeling.refuel.pipeline import (
@@ -38,13 +39,8 @@ MODEL_STATE_META = "refuel/finetune_state"
 EXPORT_ID_META = "refuel/export_id"
 MAX_FAILED_ROWS_SHOWN = 50
 
-AssetRef = dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec
 
 
-def _asset_key(ref: AssetRef) -> dg.AssetKey:
-    if isinstance(ref, (dg.AssetsDefinition, dg.AssetSpec)):
-        return ref.key
-    return dg.AssetKey.from_coercible(ref)
 
 
 def build_refuel_dataset_asset(
@@ -68,7 +64,7 @@ def build_refuel_dataset_asset(
     N partitions appends each exactly once even when re-run. Unpartitioned: an existing dataset is kept
     unless ``replace_existing``. Waits for ingestion by default.
     """
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
 
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)}, partitions_def=partitions_def,
@@ -134,7 +130,7 @@ def build_refuel_labels_asset(
     :func:`build_refuel_task_run_sensor`. Metadata: run URL and state, label distribution and mean confidence
     per field, row count.
     """
-    dataset_key = _asset_key(dataset_asset)
+    dataset_key = asset_key_of(dataset_asset)
     parts = partitions_def if partitions_def is not None else (
         dataset_asset.partitions_def if isinstance(dataset_asset, dg.AssetsDefinition) else None)
 
@@ -189,7 +185,7 @@ def build_refuel_online_labels_asset(
     given). Rows that fail after retries fail the step, listed in metadata, unless ``allow_partial``; then they
     are kept with empty labels and counted in ``refuel/failed_rows``.
     """
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
     parts = partitions_def if partitions_def is not None else (
         upstream.partitions_def if isinstance(upstream, dg.AssetsDefinition) else None)
 
@@ -247,7 +243,7 @@ def build_refuel_finetune_asset(
     validate_finetune(base_model, hyperparameters)
 
     @dg.asset(
-        name=name, key_prefix=key_prefix, deps=[_asset_key(d) for d in deps],
+        name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps],
         required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel"},
         description=description or f"A {base_model} fine-tuned on Refuel task {task!r}.",
     )
@@ -339,7 +335,7 @@ def build_refuel_export_asset(
     """An asset that starts an export of the dataset (with ``task``'s labels); :func:`build_refuel_export_sensor`
     reports when its signed URL is ready."""
 
-    @dg.asset(name=name, key_prefix=key_prefix, deps=[_asset_key(d) for d in deps],
+    @dg.asset(name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps],
               required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel"},
               description=f"An export of Refuel dataset {dataset_name!r}.")
     def _refuel_export_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -20,7 +20,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from dagster_labeling._core import BulkProgress, InvalidInput
+from dagster_labeling._core import InvalidInput
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of, bulk_progress_logger
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.scale.client import task_type_value
@@ -40,12 +41,6 @@ BATCH_STATE_META = "scale/batch_state"
 MAX_FAILED_ROWS_SHOWN = 50
 
 
-def _asset_key(ref: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec) -> dg.AssetKey:
-    if isinstance(ref, dg.AssetsDefinition):
-        return ref.key
-    if isinstance(ref, dg.AssetSpec):
-        return ref.key
-    return dg.AssetKey.from_coercible(ref)
 
 
 def _failed_rows_markdown(failures: Mapping[str, Any]) -> str:
@@ -57,19 +52,10 @@ def _failed_rows_markdown(failures: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def progress_logger(context: dg.OpExecutionContext | dg.AssetExecutionContext, what: str) -> Any:
-    def log(progress: BulkProgress) -> None:
-        context.log.info(
-            f"{what}: {progress.done}/{progress.total} created, {progress.failed} failed, {progress.rate:.0f}/s"
-        )
-
-    return log
-
-
 def build_scale_batch_asset(
     *,
     name: str,
-    upstream: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec,
+    upstream: AssetRef,
     project: str,
     task_type: TaskType | str,
     row_key_column: str,
@@ -107,7 +93,7 @@ def build_scale_batch_asset(
     """
     kind = task_type_value(task_type)
     mapping = TaskMapping(row_key_column, dict(payload_columns or {}), dict(static_payload or {}), row_to_payload)
-    upstream_key = _asset_key(upstream)
+    upstream_key = asset_key_of(upstream)
     base_name = batch_name_prefix or name
 
     @dg.asset(
@@ -146,7 +132,7 @@ def build_scale_batch_asset(
                 client, project=project, batch_name=batch_name, task_type=kind, payloads=payloads,
                 callback_url=callback_url,
                 batch_metadata={"dagster_asset": context.asset_key.to_user_string(), "partition": partition},
-                on_progress=progress_logger(context, f"Scale batch {batch_name}"),
+                on_progress=bulk_progress_logger(context, f"Scale batch {batch_name}"),
             )
             failures = submission.result.failures
             context.log.info(

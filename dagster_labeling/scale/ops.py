@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field
 
 from dagster_labeling._core import WaitOptions
-from dagster_labeling.scale.assets import progress_logger
+from dagster_labeling._dagster.assets import bulk_progress_logger
 from dagster_labeling.scale.client import task_type_value
 from dagster_labeling.scale.pipeline import TaskMapping, responses_frame, submit_rows_to_batch, unique_id_for
 from dagster_labeling.scale.resource import ScaleResource
@@ -67,7 +67,7 @@ def scale_create_tasks_op(
         submission = submit_rows_to_batch(
             client, project=project, batch_name=batch_name, task_type=task_type_value(config.task_type),
             payloads=payloads, callback_url=config.callback_url,
-            on_progress=progress_logger(context, f"Scale batch {batch_name}"),
+            on_progress=bulk_progress_logger(context, f"Scale batch {batch_name}"),
         )
     frame = submission.frame()
     failures = submission.result.failures
