@@ -1,6 +1,7 @@
 """Small pieces every platform's asset factories use."""
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -32,3 +33,21 @@ def bulk_progress_logger(
         )
 
     return log
+
+
+def check_partitions_like(asset: dg.AssetsDefinition) -> dict[str, Any]:
+    """``@asset_check`` arguments that give a partitioned asset a partitioned check (one run per partition)."""
+    return {"partitions_def": asset.partitions_def} if asset.partitions_def is not None else {}
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
+) -> dg.AssetMaterialization | None:
+    """The latest materialization of an asset, or of one of its partitions."""
+    if partition is None:
+        event = instance.get_latest_materialization_event(key)
+        return event.asset_materialization if event else None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].event_log_entry.asset_materialization if records else None

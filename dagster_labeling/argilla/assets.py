@@ -19,7 +19,12 @@ import pandas as pd
 from pydantic import Field
 
 from dagster_labeling._core import InvalidInput
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of
+from dagster_labeling._dagster.assets import (
+    AssetRef,
+    asset_key_of,
+    check_partitions_like,
+    latest_materialization,
+)
 from dagster_labeling.argilla.client import ArgillaClient
 from dagster_labeling.argilla.models import RecordInput, Settings
 from dagster_labeling.argilla.pipeline import (
@@ -262,20 +267,20 @@ def build_argilla_annotations_check(
 ) -> dg.AssetChecksDefinition:
     """A check on an annotations asset: completed share ≥ ``min_completed_fraction`` and mean inter-annotator
     agreement ≥ ``min_agreement`` (skipped when no record has two answers). Reads the latest materialization's
-    metadata, so it works for partitioned assets too."""
+    metadata; on a partitioned asset the check is partitioned too and judges its own partition."""
 
-    @dg.asset_check(asset=annotations_asset, name=name, blocking=blocking,
+    @dg.asset_check(asset=annotations_asset, name=name, blocking=blocking, **check_partitions_like(annotations_asset),
                     description="Share of records completed and inter-annotator agreement in Argilla.")
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(annotations_asset.key)
-        mat = event.asset_materialization if event else None
+        partition = context.partition_key if context.has_partition_key else None
+        mat = latest_materialization(context.instance, annotations_asset.key, partition)
         if mat is None:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "no materialization yet"})
         meta = mat.metadata
 
         def value(key: str) -> float | None:
             item = meta.get(key)
-            return None if item is None else float(getattr(item, "value", item))
+            return None if item is None else float(item.value)  # type: ignore[arg-type]
 
         fraction = value(COMPLETED_FRACTION_META) or 0.0
         agreement = value(AGREEMENT_META)

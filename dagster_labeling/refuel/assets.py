@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import InvalidInput
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of, check_partitions_like
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling.refuel.client import validate_finetune
 from dagster_labeling.refuel.pipeline import (
@@ -269,11 +269,6 @@ def build_refuel_finetune_asset(
     return _refuel_finetune_asset
 
 
-def _per_partition(asset: dg.AssetsDefinition) -> dict[str, Any]:
-    """A partitioned asset gets a partitioned check, which loads only the partition it judges."""
-    return {"partitions_def": asset.partitions_def} if asset.partitions_def is not None else {}
-
-
 def build_refuel_confidence_check(
     *, asset: dg.AssetsDefinition, field: str, threshold: float = 0.8, min_share: float = 0.9,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False, name: str | None = None,
@@ -288,7 +283,7 @@ def build_refuel_confidence_check(
 
     check_name = name or f"{field}_confidence_at_least_{round(threshold * 100)}"
 
-    @dg.asset_check(asset=asset, name=check_name, blocking=blocking, **_per_partition(asset),
+    @dg.asset_check(asset=asset, name=check_name, blocking=blocking, **check_partitions_like(asset),
                     description=f"At least {min_share:.0%} of rows have {field} confidence >= {threshold}.")
     def _confidence_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         share = confidence_share(labels, field, threshold)
@@ -309,7 +304,7 @@ def build_refuel_agreement_check(
         raise InvalidInput(f"min_agreement must be between 0 and 1, got {min_agreement}.", field="min_agreement")
 
     @dg.asset_check(asset=asset, name=name or f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
-                    **_per_partition(asset),
+                    **check_partitions_like(asset),
                     description=f"{field} agrees with {ground_truth_column} on >= {min_agreement:.0%} of rows.")
     def _agreement_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         share = agreement(labels, field, ground_truth_column)

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_labeling._dagster.assets import latest_materialization
 from dagster_labeling._dagster.naming import partition_of
 from dagster_labeling.callbacks.inbox import InboxEvent
 from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
@@ -33,13 +34,7 @@ def _already_handled_by_dagster(
         return True
     if batch_asset is None:
         return False
-    record = instance.get_latest_materialization_event(batch_asset.key) if partition is None else None
-    if partition is not None:
-        result = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=batch_asset.key, asset_partitions=[partition]), limit=1
-        )
-        record = result.records[0].event_log_entry if result.records else None
-    materialization = record.asset_materialization if record else None
+    materialization = latest_materialization(instance, batch_asset.key, partition)
     if materialization is None:
         return False
     meta = materialization.metadata

@@ -227,3 +227,22 @@ def test_ops_job_push_wait_fetch(resource, argilla_emulator) -> None:
     result = review_job.execute_in_process(resources={"argilla": resource}, run_config=config)
     frame = result.output_for_node("argilla_fetch_annotations_op")
     assert sorted(frame["external_id"]) == ["a", "b"] and set(frame["record_status"]) == {"completed"}
+
+
+def test_check_on_partitioned_annotations_judges_its_own_partition(resource, argilla_emulator) -> None:
+    """Partition 2026-01 reviewed, 2026-02 not: the (partitioned) check judges each partition on its own."""
+    dataset, reviewed, _, _ = _review_defs()
+    check = build_argilla_annotations_check(reviewed, min_completed_fraction=1.0, min_agreement=None)
+    state = argilla_emulator.state
+    state.responses_per_record, state.agreement = 2, 1.0
+    state.auto_annotate = True
+    state.annotation_seconds = 100_000  # scheduled, then completed on demand by annotate_all()
+    instance = dg.DagsterInstance.ephemeral()
+    run = {"resources": {"argilla": resource, "io_manager": dg.mem_io_manager}, "instance": instance}
+    assert dg.materialize([labeled, dataset], partition_key="2026-01", **run).success
+    state.annotate_all()
+    assert dg.materialize([labeled, dataset], partition_key="2026-02", **run).success
+    january = dg.materialize([reviewed, check], partition_key="2026-01", **run)
+    february = dg.materialize([reviewed, check], partition_key="2026-02", **run)
+    assert january.get_asset_check_evaluations()[0].passed
+    assert not february.get_asset_check_evaluations()[0].passed
