@@ -22,7 +22,6 @@ import argparse
 import logging
 import os
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import API_KEY, Report, verdict  # noqa: E402
+from bench.serving import emulator_process, serve_until_interrupted  # noqa: E402
 
 CHUNK = 500
 
@@ -48,34 +48,15 @@ def serve(args: argparse.Namespace) -> int:
     server.start()
     server.set_faults("argilla", FaultConfig(rate=args.fault_rate, seed=args.fault_seed, slow_seconds=0.2,
                                              retry_after_seconds=0.05, latency_seconds=args.latency_ms / 1000))
-    print(f"READY {server.port}", flush=True)
-    try:
-        while True:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return serve_until_interrupted(server)
 
 
 @contextmanager
 def emulator(latency_ms: float, fault_rate: float = 0.0, fault_seed: int = 7) -> Iterator[tuple[str, Any]]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", "--latency-ms", str(latency_ms),
            "--fault-rate", str(fault_rate), "--fault-seed", str(fault_seed)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise RuntimeError(f"emulator did not start: {' '.join(cmd)}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/argilla", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with emulator_process(cmd, "argilla") as served:
+        yield served
 
 
 def cpu_seconds(proc: Any) -> float:

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import API_KEY, Report, verdict  # noqa: E402
+from bench.serving import emulator_process, serve_until_interrupted  # noqa: E402
 
 PROJECT = "bench"
 TEXTS = ("a positive review of the phone", "so negative, it broke", "meh, it is a phone")
@@ -64,15 +65,7 @@ def serve(args: argparse.Namespace) -> int:
         c.deploy_task("sent", "sentiment_app")
     server.set_faults("refuel", FaultConfig(rate=args.fault_rate, seed=args.fault_seed, slow_seconds=0.2,
                                             retry_after_seconds=0.05, latency_seconds=args.latency_ms / 1000))
-    print(f"READY {server.port}", flush=True)
-    try:
-        while True:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return serve_until_interrupted(server)
 
 
 @contextmanager
@@ -81,19 +74,8 @@ def emulator(latency_ms: float, items: int = 10, fault_rate: float = 0.0, fault_
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", "--latency-ms", str(latency_ms), "--items",
            str(items), "--fault-rate", str(fault_rate), "--fault-seed", str(fault_seed), "--rate-limit",
            str(rate_limit), "--window", str(window)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise RuntimeError(f"emulator did not start: {' '.join(cmd)}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/refuel", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with emulator_process(cmd, "refuel") as served:
+        yield served
 
 
 def cpu_seconds(proc: subprocess.Popen) -> float:
