@@ -11,20 +11,23 @@ batch completions as job handles, bounded concurrent completions and uploads str
 'https://llm.example.invalid/llm-engine'
 """
 
+import asyncio
 import json
 import os
 import random
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from dagster_labeling._core import (
+    APIError,
     BulkProgress,
     BulkResult,
     ConnectionFailed,
@@ -41,6 +44,7 @@ from dagster_labeling._core import (
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.retry import is_retryable_status, parse_retry_after
+from dagster_labeling._core.transport import NEVER_SENT_ERRORS
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
@@ -230,6 +234,14 @@ def _raise_in_band(chunk: CompletionChunk) -> None:
         )
 
 
+def retryable_without_idempotency(exc: BaseException) -> bool:
+    """Whether a failed non-idempotent request may be repeated: a 429 (refused, not processed) or a connection
+    error where the request was never sent. A 5xx or a failure after sending may have been processed."""
+    if isinstance(exc, APIError):
+        return exc.status_code == 429
+    return isinstance(exc, NEVER_SENT_ERRORS)
+
+
 # -- job handles -------------------------------------------------------------------------------------
 class FineTuneJob(JobHandle):
     """A fine-tune as a job; progress (epochs done of ``epochs``) and loss come from its events."""
@@ -327,6 +339,7 @@ class LLMEngineClient(PlatformClient):
             transport=transport,
         )
         self._rng = random.Random()
+        self._async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def __repr__(self) -> str:
         return f"LLMEngineClient(base_url={self._http.base_url!r}, api_key={mask(self._api_key)})"
@@ -460,43 +473,81 @@ class LLMEngineClient(PlatformClient):
         return httpx.AsyncClient(auth=_llm_engine_auth(self._api_key), timeout=self._timeout(timeout),
                                  headers={"User-Agent": self._http.client.headers["User-Agent"]})
 
+    async def _asend(self, client: httpx.AsyncClient, request: httpx.Request, path: str) -> httpx.Response:
+        """Send ``request`` (a non-idempotent completion POST) with the transport's retry policy.
+
+        Returns the 200 response, not yet read (streamed); raises the transport's typed error otherwise.
+        Retried: 429 (honouring Retry-After up to the cap) and connection errors where the request was never
+        sent; never a 5xx or a failure after sending. Waits, limits and logs are the transport's.
+        """
+        http = self._http
+
+        async def attempt() -> httpx.Response:
+            response = await client.send(request, stream=True)
+            if response.status_code == 200:
+                return response
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            raise http.error_from_response("POST", path, response)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(http.retry.max_attempts) | stop_before_delay(http.retry.total_timeout_seconds),
+            wait=http._wait_seconds,
+            retry=retry_if_exception(retryable_without_idempotency),
+            sleep=self._async_sleep,
+            before_sleep=lambda state: http._log_retry("POST", path, state),
+            reraise=True,
+        )
+        try:
+            return await retrying(attempt)
+        except httpx.TransportError as exc:
+            raise self._connection_failed(path, exc, retrying.statistics.get("attempt_number", 1)) from None
+
     async def acomplete(self, model: str, prompt: str, *, timeout: float | None = None,
                         request_headers: Mapping[str, str] | None = None, **params: Any) -> CompletionResponse:
-        """Async :meth:`complete` (one request, no retries)."""
+        """Async :meth:`complete`; retries only what is safe for a non-idempotent POST (429, never-sent errors)."""
         validate_model_name(model)
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-sync"
         async with self._async_client(timeout or self.call_timeouts.completion) as client:
-            response = await client.post(self._http.url(path), params={"model_endpoint_name": model}, json=body,
-                                         headers=dict(request_headers or {}))
-            if response.status_code != 200:
-                raise self._http.error_from_response("POST", path, response)
+            request = client.build_request("POST", self._http.url(path), params={"model_endpoint_name": model},
+                                           json=body, headers=dict(request_headers or {}))
+            response = await self._asend(client, request, path)
+            try:
+                await response.aread()
+            except httpx.TransportError as exc:
+                raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+            finally:
+                await response.aclose()
             return CompletionResponse.model_validate(response.json())
 
     async def astream_completion(self, model: str, prompt: str, *, timeout: float | None = None,
                                  request_headers: Mapping[str, str] | None = None,
                                  **params: Any) -> AsyncIterator[CompletionChunk]:
-        """Async :meth:`stream_completion` (no retries)."""
+        """Async :meth:`stream_completion`; retried (429, never-sent errors) only before the first byte."""
         validate_model_name(model)
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-stream"
         async with self._async_client(timeout or self.call_timeouts.completion) as client:
-            async with client.stream("POST", self._http.url(path), params={"model_endpoint_name": model},
-                                     json=body, headers=dict(request_headers or {})) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    raise self._http.error_from_response("POST", path, response)
-                try:
-                    async for line in response.aiter_lines():
-                        chunk = parse_sse_line(line)
-                        if chunk is None:
-                            continue
-                        _raise_in_band(chunk)
-                        yield chunk
-                        if chunk.output is not None and chunk.output.finished:
-                            return
-                except httpx.TransportError as exc:
-                    raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+            request = client.build_request(
+                "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
+                headers={"Accept": "text/event-stream", **(request_headers or {})})
+            response = await self._asend(client, request, path)
+            try:
+                async for line in response.aiter_lines():
+                    chunk = parse_sse_line(line)
+                    if chunk is None:
+                        continue
+                    _raise_in_band(chunk)
+                    yield chunk
+                    if chunk.output is not None and chunk.output.finished:
+                        return
+            except httpx.TransportError as exc:
+                raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+            finally:
+                await response.aclose()
 
     # -- batch completions ------------------------------------------------------------------------
     def create_batch_completions(

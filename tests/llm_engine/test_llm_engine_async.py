@@ -1,0 +1,144 @@
+"""The async completion path: the transport's retry policy for a non-idempotent POST, typed errors, redaction."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from dagster_labeling._core import ConnectionFailed, RetryPolicy
+from dagster_labeling.llm_engine import (
+    LLMEngineBadRequest,
+    LLMEngineClient,
+    LLMEngineNotFound,
+)
+from dagster_labeling.llm_engine.errors import LLMEngineRateLimited, LLMEngineServerError
+from dagster_labeling.testing.faults import FaultConfig
+from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
+
+COMPLETIONS = ["/v1/llm/completions-sync", "/v1/llm/completions-stream"]
+
+
+@pytest.fixture
+def llm(llm_engine_emulator: LLMEngineEmulatorHandle) -> Iterator[LLMEngineClient]:
+    with LLMEngineClient(llm_engine_emulator.api_key, base_url=llm_engine_emulator.base_url,
+                         retry=RetryPolicy(max_attempts=4, initial_backoff_seconds=0.01,
+                                           max_retry_after_seconds=30.0)) as client:
+        yield client
+
+
+def record_sleeps(client: LLMEngineClient, then: Any = None) -> list[float]:
+    """Replace the async sleep by a recorder (no real waiting); ``then()`` runs after each sleep."""
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if then is not None:
+            then()
+
+    client._async_sleep = fake_sleep
+    return waits
+
+
+def completion_posts(emu: LLMEngineEmulatorHandle) -> int:
+    return emu.fault_counters().get("requests", 0)
+
+
+async def collect(agen: Any) -> list[Any]:
+    return [chunk async for chunk in agen]
+
+
+def test_acomplete_retries_a_429_honouring_retry_after(llm: LLMEngineClient,
+                                                       llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"429": 1.0}, retry_after_seconds=7,
+                                               methods=["POST"], path_prefixes=COMPLETIONS))
+    waits = record_sleeps(llm, then=lambda: llm_engine_emulator.set_faults(None))
+    response = asyncio.run(llm.acomplete("llama-2-7b", "Why is the sky blue?", max_new_tokens=5))
+    assert response.output.text
+    assert waits == [7.0]  # the server's Retry-After, not the backoff
+
+
+def test_retry_after_is_capped_and_attempts_are_bounded(llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"429": 1.0}, retry_after_seconds=500,
+                                               path_prefixes=COMPLETIONS))
+    with LLMEngineClient(llm_engine_emulator.api_key, base_url=llm_engine_emulator.base_url,
+                         retry=RetryPolicy(max_attempts=3, max_retry_after_seconds=2.5)) as client:
+        waits = record_sleeps(client)
+        with pytest.raises(LLMEngineRateLimited) as info:
+            asyncio.run(client.acomplete("llama-2-7b", "Hello"))
+    assert waits == [2.5, 2.5]
+    assert info.value.status_code == 429 and llm_engine_emulator.fault_counters()["429"] == 3
+
+
+def test_astream_retries_a_429_before_the_first_byte(llm: LLMEngineClient,
+                                                     llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"429": 1.0}, retry_after_seconds=0.5,
+                                               path_prefixes=COMPLETIONS))
+    waits = record_sleeps(llm, then=lambda: llm_engine_emulator.set_faults(None))
+    chunks = asyncio.run(collect(llm.astream_completion("llama-2-7b", "Tell me a story", max_new_tokens=6)))
+    assert waits == [0.5]
+    assert chunks and chunks[-1].output is not None and chunks[-1].output.finished
+    expected = llm.complete("llama-2-7b", "Tell me a story", max_new_tokens=6).output.text
+    assert "".join(c.output.text for c in chunks if c.output is not None) == expected
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_500_on_the_completion_post_is_not_retried(llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle,
+                                                    streaming: bool) -> None:
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"500": 1.0}, path_prefixes=COMPLETIONS))
+    waits = record_sleeps(llm)
+    call = (collect(llm.astream_completion("llama-2-7b", "Hi")) if streaming
+            else llm.acomplete("llama-2-7b", "Hi"))
+    with pytest.raises(LLMEngineServerError) as info:
+        asyncio.run(call)
+    assert info.value.status_code == 500 and "injected fault" in info.value.message
+    assert waits == [] and llm_engine_emulator.fault_counters()["500"] == 1
+
+
+def test_a_mid_request_drop_is_not_retried(llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    """The request reached the server (it may have been processed): not safe to repeat."""
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"drop_before": 1.0}, path_prefixes=COMPLETIONS))
+    waits = record_sleeps(llm)
+    with pytest.raises(ConnectionFailed):
+        asyncio.run(llm.acomplete("llama-2-7b", "Hi"))
+    assert waits == [] and llm_engine_emulator.fault_counters()["drop_before"] == 1
+
+
+def test_never_sent_connection_errors_are_retried_then_typed(llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    with LLMEngineClient(llm_engine_emulator.api_key, base_url="http://127.0.0.1:9/llm-engine/",
+                         retry=RetryPolicy(max_attempts=3, initial_backoff_seconds=0.01)) as client:
+        waits = record_sleeps(client)
+        with pytest.raises(ConnectionFailed) as info:
+            asyncio.run(client.acomplete("llama-2-7b", "Hi"))
+    assert len(waits) == 2 and all(0 < w <= 0.02 for w in waits)  # backoff with jitter from the policy
+    assert info.value.attempts == 3
+
+
+def test_a_400_is_raised_at_once_and_the_key_is_redacted(llm: LLMEngineClient) -> None:
+    key = llm._api_key
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(400, json={"detail": f"prompt rejected for api key {key}"})
+
+    def mock_client(timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    llm._async_client = mock_client  # type: ignore[method-assign]
+    waits = record_sleeps(llm)
+    with pytest.raises(LLMEngineBadRequest) as info:
+        asyncio.run(llm.acomplete("llama-2-7b", "Hi"))
+    assert len(calls) == 1 and waits == []
+    error = info.value
+    assert error.status_code == 400 and "prompt rejected" in error.message
+    assert key not in str(error) and key not in repr(error.body) and key not in error.message
+
+
+def test_emulator_error_echoing_the_key_is_redacted(llm: LLMEngineClient) -> None:
+    key = llm._api_key  # a valid model name: the 404 message echoes it
+    for call in (llm.acomplete(key, "Hi"), collect(llm.astream_completion(key, "Hi"))):
+        with pytest.raises(LLMEngineNotFound) as info:
+            asyncio.run(call)
+        assert key not in str(info.value) and key not in repr(info.value.body)
