@@ -34,6 +34,7 @@ from dagster_labeling.refuel.resource import RefuelResource
 DATASET_ID_META = "refuel/dataset_id"
 RUN_STATE_META = "refuel/run_state"
 TASK_RUN_META = "refuel/task_run"
+RUN_ID_META = "refuel/run_id"
 MODEL_ID_META = "refuel/model_id"
 MODEL_STATE_META = "refuel/finetune_state"
 EXPORT_ID_META = "refuel/export_id"
@@ -155,6 +156,7 @@ def build_refuel_labels_asset(
             frame = client.get_items(dataset_name, task=task, max_items=None, filters=filters)
         meta = _label_metadata(frame, fields)
         meta.update({RUN_STATE_META: status.state.value, TASK_RUN_META: run.id,
+                     RUN_ID_META: str(status.details.get("id") or ""),
                      "refuel/run_url": dg.MetadataValue.url(run.url or ""),
                      "refuel/num_labeled": status.done if status.done is not None else 0})
         return dg.Output(frame, metadata=meta)

@@ -18,6 +18,7 @@ from dagster_labeling.refuel.assets import (
     EXPORT_ID_META,
     MODEL_ID_META,
     MODEL_STATE_META,
+    RUN_ID_META,
     RUN_STATE_META,
     TASK_RUN_META,
 )
@@ -85,8 +86,10 @@ def build_refuel_task_run_sensor(
         handled = {}
         if labels_asset is not None:
             meta = _latest_meta(context.instance, labels_asset.key)
-            if meta.get(RUN_STATE_META) == JobState.SUCCEEDED.value and meta.get(TASK_RUN_META):
-                handled[str(meta[TASK_RUN_META])] = True
+            # the run's own id: TASK_RUN_META ("<task>/<dataset>") names every run on that dataset alike
+            ref = meta.get(RUN_ID_META) or meta.get(TASK_RUN_META)
+            if meta.get(RUN_STATE_META) == JobState.SUCCEEDED.value and ref:
+                handled[str(ref)] = True
         requests = []
         with refuel.get_client() as client:
             for ds in batch:
