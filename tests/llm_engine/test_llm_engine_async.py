@@ -142,3 +142,13 @@ def test_emulator_error_echoing_the_key_is_redacted(llm: LLMEngineClient) -> Non
         with pytest.raises(LLMEngineNotFound) as info:
             asyncio.run(call)
         assert key not in str(info.value) and key not in repr(info.value.body)
+
+
+def test_astream_is_not_retried_after_the_first_byte(llm: LLMEngineClient,
+                                                     llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"stream_break": 1.0},
+                                               path_prefixes=["/v1/llm/completions-stream"]))
+    waits = record_sleeps(llm)
+    with pytest.raises(ConnectionFailed, match="stream broke"):
+        asyncio.run(collect(llm.astream_completion("llama-2-7b", "Tell me a long story", max_new_tokens=20)))
+    assert waits == [] and llm_engine_emulator.fault_counters()["stream_break"] == 1
