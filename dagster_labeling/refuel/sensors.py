@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_labeling._core import JobState
+from dagster_labeling._core import InvalidInput, JobState, NotFound
 from dagster_labeling.refuel.assets import (
     DATASET_ID_META,
     EXPORT_ID_META,
@@ -93,12 +93,10 @@ def build_refuel_task_run_sensor(
         requests = []
         with refuel.get_client() as client:
             for ds in batch:
-                handle = client.task_run(task, ds)
                 try:
+                    handle = client.task_run(task, ds)
                     status = handle.refresh()
-                except dg.DagsterError:
-                    raise
-                except Exception as exc:  # a dataset without a run yet: nothing to report
+                except (NotFound, InvalidInput) as exc:  # no such dataset, task or run yet: nothing to report
                     context.log.debug(f"no run for {task}/{ds}: {exc}")
                     continue
                 run_id = str(status.details.get("id") or handle.id)

@@ -236,3 +236,17 @@ def test_terminated_labels_wait_cancels_the_task_run(emu: RefuelEmulatorHandle, 
         dg.materialize([labels], resources={"refuel": res(emu)}, raise_on_error=True)
     assert len(polls) == 2
     assert run_status(emu, "reviews") == ("cancelled" if cancel_on_termination else "active")
+
+
+def test_task_run_sensor_skips_missing_datasets_but_not_errors(emu: RefuelEmulatorHandle) -> None:
+    """A dataset not created yet is nothing to report; a bad key is an error, not silence."""
+    seed(emu, "reviews")
+    sensor = build_refuel_task_run_sensor(name="runs", task="sent", datasets=["not-yet", "reviews"], target="x")
+    with dg.instance_for_test() as inst:
+        result = tick(sensor, inst, emu)
+        assert not requests(result)
+        bad_key = RefuelResource(api_key="wrong-key", project=emu.project, base_url=emu.base_url,
+                                 retry=FAST_RETRY, label_rate_per_minute=None)
+        with dg.build_sensor_context(instance=inst, resources={"refuel": bad_key}) as ctx:
+            with pytest.raises(Exception, match="(?i)unauthori|401"):
+                sensor(ctx)
