@@ -39,6 +39,20 @@ ErrorClassFor = Callable[[int], type[APIError]]
 ErrorMessageFor = Callable[[httpx.Response], str]
 
 
+def is_retryable_failure(exc: BaseException, *, safe_to_repeat: bool) -> bool:
+    """Whether a failed request may be sent again.
+
+    A 429 was refused, not processed, and a connection that was never established sent nothing: both are
+    always safe. A 5xx or a failure after sending may have been processed: only if ``safe_to_repeat``
+    (an idempotent method, or a request carrying an idempotency key).
+    """
+    if isinstance(exc, APIError):
+        return exc.status_code == 429 or (is_retryable_status(exc.status_code) and safe_to_repeat)
+    if isinstance(exc, NEVER_SENT_ERRORS):
+        return True
+    return isinstance(exc, httpx.TransportError) and safe_to_repeat
+
+
 class Timeouts(BaseModel):
     """Explicit HTTP timeouts, in seconds."""
 
@@ -188,12 +202,7 @@ class HttpTransport:
             kwargs["timeout"] = timeout
 
         def should_retry(exc: BaseException) -> bool:
-            if isinstance(exc, APIError):
-                # A 429 was refused, not processed: safe to repeat. A 5xx may have been processed.
-                return exc.status_code == 429 or (is_retryable_status(exc.status_code) and safe_to_repeat)
-            if isinstance(exc, NEVER_SENT_ERRORS):
-                return True
-            return isinstance(exc, httpx.TransportError) and safe_to_repeat
+            return is_retryable_failure(exc, safe_to_repeat=safe_to_repeat)
 
         # Fast path: most requests succeed at once, and building the retry machinery for each one cost about
         # 1 ms of CPU per request under 32 threads. It is built only after a failure, which it then replays as

@@ -19,6 +19,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,7 +28,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from dagster_labeling._core import (
-    APIError,
     BulkProgress,
     BulkResult,
     ConnectionFailed,
@@ -44,7 +44,7 @@ from dagster_labeling._core import (
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.retry import is_retryable_status, parse_retry_after
-from dagster_labeling._core.transport import NEVER_SENT_ERRORS
+from dagster_labeling._core.transport import is_retryable_failure
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
@@ -232,14 +232,6 @@ def _raise_in_band(chunk: CompletionChunk) -> None:
             f"LLM Engine stream error (status {chunk.error.status_code}): {chunk.error.content.error}",
             status_code=chunk.error.status_code, request_id=chunk.request_id, timestamp=chunk.error.content.timestamp,
         )
-
-
-def retryable_without_idempotency(exc: BaseException) -> bool:
-    """Whether a failed non-idempotent request may be repeated: a 429 (refused, not processed) or a connection
-    error where the request was never sent. A 5xx or a failure after sending may have been processed."""
-    if isinstance(exc, APIError):
-        return exc.status_code == 429
-    return isinstance(exc, NEVER_SENT_ERRORS)
 
 
 # -- job handles -------------------------------------------------------------------------------------
@@ -495,7 +487,7 @@ class LLMEngineClient(PlatformClient):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(http.retry.max_attempts) | stop_before_delay(http.retry.total_timeout_seconds),
             wait=http._wait_seconds,
-            retry=retry_if_exception(retryable_without_idempotency),
+            retry=retry_if_exception(partial(is_retryable_failure, safe_to_repeat=False)),  # a completion POST
             sleep=self._async_sleep,
             before_sleep=lambda state: http._log_retry("POST", path, state),
             reraise=True,
