@@ -99,6 +99,10 @@ _FINETUNE_STEPS = ("INITIALIZATION", "DATASET PREPARATION", "RESOURCE ALLOCATION
                    "DEPLOYMENT")
 
 
+PAGES_PER_CHUNK = 32
+"""Pages of items turned into one DataFrame at a time while a large fetch runs (bounds CPU and peak memory)."""
+
+
 def is_uuid(value: str) -> bool:
     """True when ``value`` is UUID-shaped (the SDK then uses it as an id, not a name)."""
     try:
@@ -279,6 +283,35 @@ def format_order_by(order_by: Sequence[Mapping[str, Any]], columns: Sequence[str
                                field=f"{where}.field")
         out.append(json.dumps({"field": fld, "direction": direction, "subtask_id": subtask_id}))
     return out
+
+
+def _item_rows(items: Sequence[Any], task: Task | None) -> list[dict[str, Any]]:
+    """Items of a page as rows; with a task, each field's label as ``<field>_llm_label``, ``_confidence`` and
+    ``_confirmed_label`` columns."""
+    if task is None:
+        return list(items)
+    names = {s.id: s.name for s in task.subtasks}
+    rows = []
+    for item in items:
+        row = dict(item.get("fields") or {})
+        labels = item.get("labels") or []
+        entries = labels.items() if isinstance(labels, dict) else ((e.get("id"), e) for e in labels)
+        for sid, entry in entries:
+            name = names.get(sid, sid)
+            entry = entry or {}
+            row[f"{name}_llm_label"] = entry.get("llm_label")
+            row[f"{name}_confidence"] = entry.get("confidence")
+            row[f"{name}_confirmed_label"] = entry.get("label")
+        rows.append(row)
+    return rows
+
+
+def _empty_columns(dataset_columns: Sequence[str], task: Task | None) -> list[str]:
+    """The columns of an empty result: the dataset's, plus each task field's label columns."""
+    columns = ["refuel_uuid", *dataset_columns]
+    for s in task.subtasks if task is not None else ():
+        columns += [f"{s.name}_llm_label", f"{s.name}_confidence", f"{s.name}_confirmed_label"]
+    return columns
 
 
 def validate_finetune(base_model: str, hyperparameters: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
@@ -697,19 +730,24 @@ class RefuelClient(PlatformClient):
         n = available if max_items is None else min(max_items, available)
         starts = list(range(offset, offset + n, self.page_size))
 
-        def fetch(start: int) -> pd.DataFrame:
+        def fetch(start: int) -> list[dict[str, Any]]:
             size = min(self.page_size, offset + n - start)
             page = self._call("GET", path, params={**params, "offset": start, "max_items": size})
-            return self._page_frame((page or {}).get("items") or [], task_obj)
+            return _item_rows((page or {}).get("items") or [], task_obj)
 
-        if not starts:
-            return self._page_frame([], task_obj, columns=ds.columns)
-        if len(starts) == 1:
-            frames = [fetch(starts[0])]
-        else:
-            with cf.ThreadPoolExecutor(max_workers=min(self.max_workers, len(starts))) as pool:
-                frames = list(pool.map(fetch, starts))  # raises the first page error: never a silent gap
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        rows: list[dict[str, Any]] = []
+        chunks: list[pd.DataFrame] = []
+        with cf.ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(starts)))) as pool:
+            for page_number, page_rows in enumerate(pool.map(fetch, starts), 1):  # in order; a failed page raises
+                rows += page_rows
+                if page_number % PAGES_PER_CHUNK == 0:  # one DataFrame per chunk of pages: less CPU and memory
+                    chunks.append(pd.DataFrame(rows))
+                    rows = []
+        if rows:
+            chunks.append(pd.DataFrame(rows))
+        if not chunks:
+            return pd.DataFrame(columns=_empty_columns(ds.columns, task_obj))
+        return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
     def count_items(self, dataset: str, *, filters: Sequence[Mapping[str, Any]] = (), task: str | None = None) -> int:
         """How many items match the filters (one request after the lookups)."""
@@ -723,29 +761,6 @@ class RefuelClient(PlatformClient):
             path = f"tasks/{task_obj.id}/datasets/{ds.id}"
         return int((self._call("GET", path, params=params) or {}).get("total_count") or 0)
 
-    @staticmethod
-    def _page_frame(items: list[Any], task: Task | None, columns: Sequence[str] = ()) -> pd.DataFrame:
-        if task is None:
-            return pd.DataFrame(items) if items else pd.DataFrame(columns=["refuel_uuid", *columns])
-        names = {s.id: s.name for s in task.subtasks}
-        rows = []
-        for item in items:
-            row = dict(item.get("fields") or {})
-            labels = item.get("labels") or []
-            entries = labels.items() if isinstance(labels, dict) else ((e.get("id"), e) for e in labels)
-            for sid, entry in entries:
-                name = names.get(sid, sid)
-                entry = entry or {}
-                row[f"{name}_llm_label"] = entry.get("llm_label")
-                row[f"{name}_confidence"] = entry.get("confidence")
-                row[f"{name}_confirmed_label"] = entry.get("label")
-            rows.append(row)
-        if not rows:
-            cols = ["refuel_uuid", *columns]
-            for s in task.subtasks:
-                cols += [f"{s.name}_llm_label", f"{s.name}_confidence", f"{s.name}_confirmed_label"]
-            return pd.DataFrame(columns=cols)
-        return pd.DataFrame(rows)
 
     # -- tasks ------------------------------------------------------------------------------------
     def get_tasks(self) -> list[Task]:

@@ -107,6 +107,18 @@ def test_items_paging_filters_and_order(labeled: RefuelClient, refuel_emulator: 
         client.get_items("reviews", max_items=1, filters=[{"field": "stars", "operator": op, "value": 2}])
 
 
+def test_items_across_many_chunks_keep_order_and_labels(labeled: RefuelClient,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dagster_labeling.refuel.client.PAGES_PER_CHUNK", 4)
+    labeled.page_size = 3  # 30 items: 10 pages, chunks of 4 + 4 + 2
+    every = labeled.get_items("reviews", task="sent", max_items=None)
+    assert len(every) == 30
+    labeled.page_size = 100
+    reference = labeled.get_items("reviews", task="sent", max_items=None)
+    pd.testing.assert_frame_equal(every, reference)
+    assert every.sentiment_llm_label.notna().all() and every.refuel_uuid.is_unique
+
+
 def test_exports_poll_then_download(labeled: RefuelClient, tmp_path: Path) -> None:
     export = labeled.start_export("reviews", "me@example.com", task="sent")
     status = export.wait(FAST)
