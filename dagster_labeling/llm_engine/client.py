@@ -308,6 +308,7 @@ class LLMEngineClient(PlatformClient):
         retry: RetryPolicy | None = None,
         max_concurrency: int = 32,
         transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not api_key:
             raise InvalidInput(
@@ -332,6 +333,8 @@ class LLMEngineClient(PlatformClient):
         )
         self._rng = random.Random()
         self._async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._async_transport = async_transport
+        self._async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     def __repr__(self) -> str:
         return f"LLMEngineClient(base_url={self._http.base_url!r}, api_key={mask(self._api_key)})"
@@ -428,7 +431,7 @@ class LLMEngineClient(PlatformClient):
 
     def _connection_failed(self, path: str, exc: Exception, attempts: int,
                            mid_stream: bool = False) -> ConnectionFailed:
-        where = "the stream broke before it finished" if mid_stream else "could not connect"
+        where = "the stream broke before it finished" if mid_stream else "the connection failed"
         return ConnectionFailed(
             self._http.redactor.redact(f"{PLATFORM} POST {path}: {where}: {type(exc).__name__}: {exc}"),
             platform=PLATFORM, method="POST", path=path, attempts=attempts)
@@ -460,34 +463,68 @@ class LLMEngineClient(PlatformClient):
         return run_bulk(items, lambda _key, prompt: self.complete(model, prompt, **params),
                         concurrency=concurrency or self.max_concurrency, on_progress=on_progress)
 
-    # -- async ------------------------------------------------------------------------------------
-    def _async_client(self, timeout: float) -> httpx.AsyncClient:
-        return httpx.AsyncClient(auth=_llm_engine_auth(self._api_key), timeout=self._timeout(timeout),
-                                 headers={"User-Agent": self._http.client.headers["User-Agent"]})
+    # -- async ----------------------------------------------------------------------------------
+    def _async_client(self) -> httpx.AsyncClient:
+        """The pooled async client of the running event loop (connections belong to a loop), made on first use.
 
-    async def _asend(self, client: httpx.AsyncClient, request: httpx.Request, path: str) -> httpx.Response:
-        """Send ``request`` (a non-idempotent completion POST) with the transport's retry policy.
+        Its pool holds ``max_concurrency`` connections; ``async_transport`` replaces the network (tests, proxies).
+        """
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            for old in [old for old in self._async_clients if old.is_closed()]:
+                del self._async_clients[old]  # its loop is gone, and with it its connections
+            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+            client = self._async_clients[loop] = httpx.AsyncClient(
+                auth=_llm_engine_auth(self._api_key), timeout=self._http.timeouts.to_httpx(), limits=limits,
+                headers={"User-Agent": self._http.client.headers["User-Agent"]}, transport=self._async_transport)
+        return client
 
-        Returns the 200 response, not yet read (streamed); raises the transport's typed error otherwise.
-        Retried: 429 (honouring Retry-After up to the cap) and connection errors where the request was never
-        sent; never a 5xx or a failure after sending. Waits, limits and logs are the transport's.
+    async def aclose(self) -> None:
+        """Close the async connection pool of the running event loop (``async with`` does it)."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        """Close the connection pool; async pools not closed with :meth:`aclose` are dropped with their loops."""
+        self._async_clients.clear()
+        super().close()
+
+    async def __aenter__(self) -> "LLMEngineClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+        self.close()
+
+    async def _asend(self, request: httpx.Request, path: str, *, stream: bool) -> httpx.Response:
+        """Send a completion ``request`` with the transport's retry policy; returns the 200 response.
+
+        A completion creates nothing remote, so, as in :meth:`complete`, 429, 5xx and connection errors
+        (also a body broken mid-way) are retried, Retry-After honoured up to the cap. With ``stream`` the
+        response is returned unread as soon as its status arrives: a stream is retried only before its first
+        byte. Other errors raise the transport's typed error at once.
         """
         http = self._http
+        client = self._async_client()
 
         async def attempt() -> httpx.Response:
             response = await client.send(request, stream=True)
-            if response.status_code == 200:
+            if response.status_code == 200 and stream:
                 return response
             try:
                 await response.aread()
             finally:
                 await response.aclose()
+            if response.status_code == 200:
+                return response
             raise http.error_from_response("POST", path, response)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(http.retry.max_attempts) | stop_before_delay(http.retry.total_timeout_seconds),
             wait=http._wait_seconds,
-            retry=retry_if_exception(partial(is_retryable_failure, safe_to_repeat=False)),  # a completion POST
+            retry=retry_if_exception(partial(is_retryable_failure, safe_to_repeat=True)),
             sleep=self._async_sleep,
             before_sleep=lambda state: http._log_retry("POST", path, state),
             reraise=True,
@@ -499,47 +536,44 @@ class LLMEngineClient(PlatformClient):
 
     async def acomplete(self, model: str, prompt: str, *, timeout: float | None = None,
                         request_headers: Mapping[str, str] | None = None, **params: Any) -> CompletionResponse:
-        """Async :meth:`complete`; retries only what is safe for a non-idempotent POST (429, never-sent errors)."""
+        """Async :meth:`complete`, on a pooled connection of the running loop; retried as :meth:`complete` is.
+
+        >>> # async with LLMEngineClient(key) as llm: await llm.acomplete("llama-2-7b", "Hi", max_new_tokens=5)
+        """
         validate_model_name(model)
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-sync"
-        async with self._async_client(timeout or self.call_timeouts.completion) as client:
-            request = client.build_request("POST", self._http.url(path), params={"model_endpoint_name": model},
-                                           json=body, headers=dict(request_headers or {}))
-            response = await self._asend(client, request, path)
-            try:
-                await response.aread()
-            except httpx.TransportError as exc:
-                raise self._connection_failed(path, exc, 1, mid_stream=True) from None
-            finally:
-                await response.aclose()
-            return CompletionResponse.model_validate(response.json())
+        request = self._async_client().build_request(
+            "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
+            headers=dict(request_headers or {}), timeout=self._timeout(timeout or self.call_timeouts.completion))
+        response = await self._asend(request, path, stream=False)
+        return CompletionResponse.model_validate(response.json())
 
     async def astream_completion(self, model: str, prompt: str, *, timeout: float | None = None,
                                  request_headers: Mapping[str, str] | None = None,
                                  **params: Any) -> AsyncIterator[CompletionChunk]:
-        """Async :meth:`stream_completion`; retried (429, never-sent errors) only before the first byte."""
+        """Async :meth:`stream_completion`; retried as it is, only before the first byte."""
         validate_model_name(model)
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-stream"
-        async with self._async_client(timeout or self.call_timeouts.completion) as client:
-            request = client.build_request(
-                "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
-                headers={"Accept": "text/event-stream", **(request_headers or {})})
-            response = await self._asend(client, request, path)
-            try:
-                async for line in response.aiter_lines():
-                    chunk = parse_sse_line(line)
-                    if chunk is None:
-                        continue
-                    _raise_in_band(chunk)
-                    yield chunk
-                    if chunk.output is not None and chunk.output.finished:
-                        return
-            except httpx.TransportError as exc:
-                raise self._connection_failed(path, exc, 1, mid_stream=True) from None
-            finally:
-                await response.aclose()
+        request = self._async_client().build_request(
+            "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
+            headers={"Accept": "text/event-stream", **(request_headers or {})},
+            timeout=self._timeout(timeout or self.call_timeouts.completion))
+        response = await self._asend(request, path, stream=True)
+        try:
+            async for line in response.aiter_lines():
+                chunk = parse_sse_line(line)
+                if chunk is None:
+                    continue
+                _raise_in_band(chunk)
+                yield chunk
+                if chunk.output is not None and chunk.output.finished:
+                    return
+        except httpx.TransportError as exc:
+            raise self._connection_failed(path, exc, 1, mid_stream=True) from None
+        finally:
+            await response.aclose()
 
     # -- batch completions ------------------------------------------------------------------------
     def create_batch_completions(

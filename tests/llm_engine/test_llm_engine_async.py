@@ -1,4 +1,4 @@
-"""The async completion path: the transport's retry policy for a non-idempotent POST, typed errors, redaction."""
+"""The async completion path: the same retry rule as the sync one, a pooled client per loop, typed errors."""
 
 import asyncio
 from collections.abc import Iterator
@@ -13,7 +13,7 @@ from dagster_labeling.llm_engine import (
     LLMEngineClient,
     LLMEngineNotFound,
 )
-from dagster_labeling.llm_engine.errors import LLMEngineRateLimited, LLMEngineServerError
+from dagster_labeling.llm_engine.errors import LLMEngineRateLimited
 from dagster_labeling.testing.faults import FaultConfig
 from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
 
@@ -84,25 +84,59 @@ def test_astream_retries_a_429_before_the_first_byte(llm: LLMEngineClient,
 
 
 @pytest.mark.parametrize("streaming", [False, True])
-def test_a_500_on_the_completion_post_is_not_retried(llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle,
-                                                    streaming: bool) -> None:
+def test_a_500_on_the_completion_post_is_retried_like_the_sync_path(
+        llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle, streaming: bool) -> None:
+    """A completion creates nothing remote: async and sync follow one rule (429, 5xx, connection errors)."""
     llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"500": 1.0}, path_prefixes=COMPLETIONS))
-    waits = record_sleeps(llm)
-    call = (collect(llm.astream_completion("llama-2-7b", "Hi")) if streaming
-            else llm.acomplete("llama-2-7b", "Hi"))
-    with pytest.raises(LLMEngineServerError) as info:
-        asyncio.run(call)
-    assert info.value.status_code == 500 and "injected fault" in info.value.message
-    assert waits == [] and llm_engine_emulator.fault_counters()["500"] == 1
+    waits = record_sleeps(llm, then=lambda: llm_engine_emulator.set_faults(None))
+    call = (collect(llm.astream_completion("llama-2-7b", "Hi", max_new_tokens=4)) if streaming
+            else llm.acomplete("llama-2-7b", "Hi", max_new_tokens=4))
+    result = asyncio.run(call)
+    assert result and len(waits) == 1 and llm_engine_emulator.fault_counters()["500"] == 1
+    llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"500": 1.0}, path_prefixes=COMPLETIONS))
+    sync_waits: list[float] = []
+
+    def sync_sleep(seconds: float) -> None:
+        sync_waits.append(seconds)
+        llm_engine_emulator.set_faults(None)
+
+    llm._http._sleep = sync_sleep
+    assert llm.complete("llama-2-7b", "Hi", max_new_tokens=4).output.text
+    assert len(sync_waits) == 1
 
 
-def test_a_mid_request_drop_is_not_retried(llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
-    """The request reached the server (it may have been processed): not safe to repeat."""
+def test_a_drop_after_sending_is_retried_and_exhausted_attempts_are_typed(
+        llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
     llm_engine_emulator.set_faults(FaultConfig(rate=1.0, weights={"drop_before": 1.0}, path_prefixes=COMPLETIONS))
     waits = record_sleeps(llm)
-    with pytest.raises(ConnectionFailed):
+    with pytest.raises(ConnectionFailed) as info:
         asyncio.run(llm.acomplete("llama-2-7b", "Hi"))
-    assert waits == [] and llm_engine_emulator.fault_counters()["drop_before"] == 1
+    assert len(waits) == 3 and info.value.attempts == 4  # the policy's 4 attempts
+    assert llm_engine_emulator.fault_counters()["drop_before"] == 4
+
+
+def test_one_pooled_client_per_event_loop(llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    async def many() -> set[int]:
+        seen = set()
+        for _ in range(3):
+            await llm.acomplete("llama-2-7b", "Hi", max_new_tokens=2)
+            seen.add(id(llm._async_client()))
+        results = await asyncio.gather(*(llm.acomplete("llama-2-7b", f"p{i}", max_new_tokens=2) for i in range(40)))
+        assert len(results) == 40
+        return seen
+
+    assert len(asyncio.run(many())) == 1  # one client (and pool) for every call of a loop
+    assert len(asyncio.run(many())) == 1  # a new loop gets its own; the old loop's client is dropped
+    assert len(llm._async_clients) == 1
+    pool_limit = llm._async_clients[next(iter(llm._async_clients))]._transport._pool._max_connections  # type: ignore[attr-defined]
+    assert pool_limit == llm.max_concurrency
+
+    async def closed() -> int:
+        async with llm:
+            await llm.acomplete("llama-2-7b", "Hi", max_new_tokens=2)
+        return len(llm._async_clients)
+
+    assert asyncio.run(closed()) == 0
 
 
 def test_never_sent_connection_errors_are_retried_then_typed(llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
@@ -116,6 +150,7 @@ def test_never_sent_connection_errors_are_retried_then_typed(llm_engine_emulator
 
 
 def test_a_400_is_raised_at_once_and_the_key_is_redacted(llm: LLMEngineClient) -> None:
+    """Also: ``async_transport`` replaces the network for every async call."""
     key = llm._api_key
     calls: list[httpx.Request] = []
 
@@ -123,10 +158,7 @@ def test_a_400_is_raised_at_once_and_the_key_is_redacted(llm: LLMEngineClient) -
         calls.append(request)
         return httpx.Response(400, json={"detail": f"prompt rejected for api key {key}"})
 
-    def mock_client(timeout: float) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(handler))
-
-    llm._async_client = mock_client  # type: ignore[method-assign]
+    llm = LLMEngineClient(key, base_url=llm.base_url, async_transport=httpx.MockTransport(handler))
     waits = record_sleeps(llm)
     with pytest.raises(LLMEngineBadRequest) as info:
         asyncio.run(llm.acomplete("llama-2-7b", "Hi"))
