@@ -31,6 +31,7 @@ from dagster_labeling.refuel.errors import (
 )
 from dagster_labeling.refuel.models import (
     Application,
+    CatalogApp,
     Dataset,
     FieldType,
     FinetunedModel,
@@ -39,6 +40,7 @@ from dagster_labeling.refuel.models import (
     Task,
     TaskField,
     TaskRun,
+    WebhookEventResult,
 )
 from dagster_labeling.refuel.resource import RefuelResource
 from dagster_labeling.refuel.sensors import (
@@ -48,12 +50,12 @@ from dagster_labeling.refuel.sensors import (
 )
 
 __all__ = [
-    "BASE_MODELS", "DEFAULT_BASE_URL", "FILTER_OPERATORS", "Application", "Dataset", "FieldType", "FinetunedModel",
-    "LabelOutput", "LabelingResult", "Project", "RefuelBadRequest", "RefuelClient", "RefuelConflict",
-    "RefuelException", "RefuelExport", "RefuelFinetune", "RefuelNotFound", "RefuelRateLimited",
+    "BASE_MODELS", "DEFAULT_BASE_URL", "FILTER_OPERATORS", "Application", "CatalogApp", "Dataset", "FieldType",
+    "FinetunedModel", "LabelOutput", "LabelingResult", "Project", "RefuelBadRequest", "RefuelClient",
+    "RefuelConflict", "RefuelException", "RefuelExport", "RefuelFinetune", "RefuelNotFound", "RefuelRateLimited",
     "RefuelServerError", "RefuelSoftError", "RefuelTaskRun", "RefuelUnauthorized", "Task", "TaskField", "TaskRun",
-    "RefuelResource", "build_refuel_agreement_check", "build_refuel_confidence_check", "build_refuel_dataset_asset",
-    "build_refuel_export_asset", "build_refuel_export_sensor", "build_refuel_finetune_asset",
-    "build_refuel_finetune_sensor", "build_refuel_labels_asset", "build_refuel_online_labels_asset",
-    "build_refuel_task_run_sensor",
+    "WebhookEventResult", "RefuelResource", "build_refuel_agreement_check", "build_refuel_confidence_check",
+    "build_refuel_dataset_asset", "build_refuel_export_asset", "build_refuel_export_sensor",
+    "build_refuel_finetune_asset", "build_refuel_finetune_sensor", "build_refuel_labels_asset",
+    "build_refuel_online_labels_asset", "build_refuel_task_run_sensor",
 ]

@@ -54,6 +54,7 @@ from dagster_labeling.refuel.models import (
     CLASSIFICATION_TYPES,
     ENRICHMENT_TYPES,
     Application,
+    CatalogApp,
     Dataset,
     FieldType,
     FinetunedModel,
@@ -62,6 +63,7 @@ from dagster_labeling.refuel.models import (
     Task,
     TaskField,
     TaskRun,
+    WebhookEventResult,
 )
 
 DEFAULT_BASE_URL = "https://cloud-api.refuel.ai"
@@ -90,6 +92,8 @@ HYPERPARAMETERS: dict[str, type | tuple[type, ...]] = {
     "cosine_min_lr_ratio": (int, float),
 }
 RESERVED_COLUMNS = frozenset({"refuel_uuid"})
+#: The keys ``POST /webhook/events`` requires (``WebhookEventRequest`` in Refuel's OpenAPI document).
+WEBHOOK_EVENT_KEYS = ("event_type", "event_category", "payload")
 _RUN_STATES = {
     "not_started": JobState.PENDING, "restarted": JobState.PENDING, "preview": JobState.PENDING,
     "active": JobState.RUNNING, "completed": JobState.SUCCEEDED, "paused": JobState.CANCELED,
@@ -547,6 +551,10 @@ class RefuelClient(PlatformClient):
         return self._resolve("application", application,
                              lambda: self._call("GET", f"projects/{pid}/applications") or [], "name")
 
+    def catalog_app_id(self, catalog_app: str) -> str:
+        """A catalog app's id from its ``app_name`` or id."""
+        return self._resolve("catalog app", catalog_app, lambda: self._call("GET", "app_catalog") or [], "app_name")
+
     # -- projects ---------------------------------------------------------------------------------
     def get_projects(self) -> list[Project]:
         return [Project.model_validate(p) for p in self._call("GET", "projects") or []]
@@ -837,6 +845,27 @@ class RefuelClient(PlatformClient):
                          params={"task_id": tid, "application_name": application_name or task})
         return Application.model_validate(raw)
 
+    def get_catalog_apps(self) -> list[CatalogApp]:
+        """Refuel's catalog of ready-made applications (needs no project); import one with :meth:`import_app`."""
+        return [CatalogApp.model_validate(a) for a in self._call("GET", "app_catalog") or []]
+
+    def import_app(self, catalog_app: str, application_name: str | None = None) -> Application:
+        """Copy a catalog app (``app_name`` or id) into the project as an application.
+
+        It is named ``application_name``, by default ``catalog_app`` as given (as the SDK names it).
+        """
+        if not catalog_app or not catalog_app.strip():
+            raise InvalidInput("catalog_app is empty; pass a catalog app's app_name or id (see get_catalog_apps()).",
+                               field="catalog_app")
+        if application_name is not None and not application_name.strip():
+            raise InvalidInput("application_name is empty; pass a name, or None to name the app after catalog_app.",
+                               field="application_name")
+        pid = self.project_id
+        raw = self._call("POST", f"projects/{pid}/applications",
+                         params={"catalog_id": self.catalog_app_id(catalog_app),
+                                 "application_name": application_name or catalog_app})
+        return Application.model_validate(raw)
+
     def _label_params(self, aid: str, explain: bool, explain_fields: Sequence[str] | None, telemetry: bool,
                       model_id: str | None, is_async: bool = False) -> dict[str, Any]:
         params: dict[str, Any] = {"application_id": aid, "explain": explain, "telemetry": telemetry,
@@ -1026,3 +1055,33 @@ class RefuelClient(PlatformClient):
         data = self._call("PATCH", f"finetuned_models/{quote_path_segment(model_id)}",
                           body={"model_id": model_id, "finetuning_run_status": "INTERRUPTED"})
         return FinetunedModel.model_validate(data)
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def send_webhook_event(self, payload: Mapping[str, Any]) -> WebhookEventResult:
+        """Post an integration event to Refuel, e.g. ``{"event_type": "s3_file_uploaded", "event_category": "aws",
+        "payload": {"dataset", "project", "s3_path", "task"}}``; the answer is not enveloped, and one carrying an
+        ``error`` (or a ``status`` of 400 or more) raises :class:`RefuelSoftError`.
+        """
+        if not isinstance(payload, Mapping):
+            raise InvalidInput(f"payload must be a JSON object with keys {list(WEBHOOK_EVENT_KEYS)}, got "
+                               f"{type(payload).__name__}.", field="payload")
+        missing = [k for k in WEBHOOK_EVENT_KEYS if payload.get(k) in (None, "")]
+        if missing:
+            raise InvalidInput(f"payload is missing {missing}; a webhook event needs event_type (e.g. "
+                               "'s3_file_uploaded'), event_category (e.g. 'aws') and payload (an object).",
+                               field=f"payload.{missing[0]}")
+        if not isinstance(payload["payload"], Mapping):
+            raise InvalidInput(f"payload['payload'] must be an object (the event's details), got "
+                               f"{type(payload['payload']).__name__}.", field="payload.payload")
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"payload is not JSON-serializable: {exc}. Convert dates and other objects to strings.",
+                               field="payload") from exc
+        data = self._call("POST", "webhook/events", body=dict(payload))
+        result = WebhookEventResult.model_validate(data if isinstance(data, dict) else {})
+        if result.error or (result.status is not None and result.status >= 400):
+            message = self._http.redactor.redact(str(result.error or f"status {result.status}"))
+            raise RefuelSoftError(f"Refuel POST webhook/events: {message}", platform="Refuel", method="POST",
+                                  path="webhook/events", status_code=200, body=data)
+        return result

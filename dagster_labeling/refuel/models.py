@@ -102,12 +102,30 @@ class TaskRun(_Model):
 
 
 class Application(_Model):
+    """A deployed task or an imported catalog app (then ``catalog_id`` is set and ``task_id`` is None)."""
+
     id: str
     name: str | None = None
     status: str | None = None
     task_id: str | None = None
+    catalog_id: str | None = None
     input_columns: list[str] | None = None
     subtasks: list[Subtask] = Field(default_factory=list)
+
+
+class CatalogApp(_Model):
+    """A ready-made application in Refuel's catalog (``GET /app_catalog``), for ``import_app``."""
+
+    id: str
+    app_name: str | None = None
+    description: str | None = None
+
+
+class WebhookEventResult(_Model):
+    """The answer to ``POST /webhook/events``, which is not enveloped: ``{status, error}``."""
+
+    status: int | None = None
+    error: str | None = None
 
 
 class FieldOutput(_Model):

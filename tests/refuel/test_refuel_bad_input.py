@@ -126,3 +126,31 @@ def test_finetune_and_other_inputs(ds: RefuelClient, refuel_emulator: RefuelEmul
     with pytest.raises(InvalidInput, match="api_key"):
         RefuelClient("", project="p")
     _no_post_or_patch(refuel_emulator)
+
+
+def test_import_app_and_webhook_event_bad_input(client: RefuelClient, refuel_emulator: RefuelEmulatorHandle) -> None:
+    refuel_emulator.request_log.clear()
+    for bad in ("", "   "):
+        with pytest.raises(InvalidInput, match="catalog_app is empty") as info:
+            client.import_app(bad)
+        assert info.value.field == "catalog_app"
+    with pytest.raises(InvalidInput, match="application_name is empty") as info:
+        client.import_app("catalog_sentiment", " ")
+    assert info.value.field == "application_name"
+    event = {"event_type": "s3_file_uploaded", "event_category": "aws", "payload": {"s3_path": "s3://b/k.csv"}}
+    with pytest.raises(InvalidInput, match="JSON object") as info:
+        client.send_webhook_event([event])  # type: ignore[arg-type]
+    assert info.value.field == "payload"
+    with pytest.raises(InvalidInput, match=r"missing \['event_category'\]") as info:
+        client.send_webhook_event({**event, "event_category": ""})
+    assert info.value.field == "payload.event_category"
+    with pytest.raises(InvalidInput, match=r"missing \['event_type', 'payload'\]") as info:
+        client.send_webhook_event({"event_category": "aws"})
+    assert info.value.field == "payload.event_type"
+    with pytest.raises(InvalidInput, match="must be an object") as info:
+        client.send_webhook_event({**event, "payload": "s3://b/k.csv"})
+    assert info.value.field == "payload.payload"
+    with pytest.raises(InvalidInput, match="not JSON-serializable") as info:
+        client.send_webhook_event({**event, "payload": {"at": object()}})
+    assert info.value.field == "payload"
+    assert len(refuel_emulator.request_log) == 0

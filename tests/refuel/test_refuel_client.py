@@ -9,7 +9,7 @@ import pytest
 from refuel_fixtures import *  # noqa: F403  (the client and labeled fixtures; see refuel_fixtures)
 from refuel_helpers import FAST, SENTIMENT, reviews_frame
 
-from dagster_labeling._core import JobState, JobTimeout, RateLimiter, WaitOptions
+from dagster_labeling._core import InvalidInput, JobState, JobTimeout, RateLimiter, WaitOptions
 from dagster_labeling.refuel import (
     RefuelClient,
     RefuelConflict,
@@ -148,6 +148,62 @@ def test_applications_label_async_feedback(labeled: RefuelClient, refuel_emulato
     client.feedback("sent", stubs[0].refuel_uuid or "", {"sentiment": "neutral"})
     assert refuel_emulator.state.feedback_log[-1]["feedback"] == {
         client.get_application("sent").subtasks[0].id: {"label": "neutral"}}
+
+
+def test_catalog_app_imported_then_listed_and_labels(client: RefuelClient) -> None:
+    catalog = client.get_catalog_apps()
+    assert [(a.app_name, a.description) for a in catalog] == [("catalog_sentiment", "Sentiment classifier")]
+    assert client.get_applications() == []
+    app = client.import_app("catalog_sentiment", "my_sentiment")
+    assert (app.name, app.catalog_id, app.task_id, app.status) == ("my_sentiment", catalog[0].id, None, "active")
+    assert app.id != catalog[0].id and [s.name for s in app.subtasks] == ["sentiment"]
+    assert [(a.id, a.name, a.catalog_id) for a in client.get_applications()] == [(app.id, "my_sentiment",
+                                                                                   catalog[0].id)]
+    out = client.label("my_sentiment", [{"text": "so negative"}])
+    assert out[0].refuel_fields["sentiment"].label == ["negative"]
+    assert client.get_application(app.id).catalog_id == catalog[0].id
+    by_id = client.import_app(catalog[0].id)  # named after the argument as given, as the SDK does
+    assert by_id.name == catalog[0].id and by_id.catalog_id == catalog[0].id
+    assert len(client.get_applications()) == 2
+    with pytest.raises(RefuelNotFound, match="No catalog app with name='nope'"):
+        client.import_app("nope")
+    assert len(client.get_applications()) == 2
+
+
+def test_catalog_apps_need_no_project(refuel_emulator: RefuelEmulatorHandle) -> None:
+    with RefuelClient(refuel_emulator.api_key, base_url=refuel_emulator.base_url) as no_project:
+        assert [a.app_name for a in no_project.get_catalog_apps()] == ["catalog_sentiment"]
+        refuel_emulator.request_log.clear()
+        with pytest.raises(InvalidInput, match="No project set") as info:
+            no_project.import_app("catalog_sentiment")
+        assert info.value.field == "project" and len(refuel_emulator.request_log) == 0
+
+
+def test_send_webhook_event(client: RefuelClient, refuel_emulator: RefuelEmulatorHandle) -> None:
+    event = {"event_type": "s3_file_uploaded", "event_category": "aws",
+             "payload": {"dataset": "reviews", "project": "emulator-project", "s3_path": "s3://b/r.csv", "task": "t"}}
+    result = client.send_webhook_event(event)
+    assert (result.status, result.error) == (200, None)
+    [sent] = refuel_emulator.request_log.entries("POST", "/webhook/events")
+    assert sent.json() == event and sent.query == "" and sent.headers["content-type"] == "application/json"
+    state = refuel_emulator.state
+    original = state.router.match
+    answers = iter([{"status": 400, "error": "unknown dataset reviews"}, {"status": 500, "error": None}])
+
+    def failing(method: str, path: str):  # type: ignore[no-untyped-def]
+        if path == "/webhook/events":
+            return (lambda req: next(answers)), {}
+        return original(method, path)
+
+    state.router.match = failing
+    try:
+        with pytest.raises(RefuelSoftError, match="unknown dataset reviews"):
+            client.send_webhook_event(event)
+        with pytest.raises(RefuelSoftError, match="status 500"):
+            client.send_webhook_event(event)
+    finally:
+        state.router.match = original
+    assert len(refuel_emulator.request_log.entries("POST", "/webhook/events")) == 3  # a POST is never re-sent
 
 
 def test_label_dataframe_bounded_and_rate_limited(labeled: RefuelClient, refuel_emulator: RefuelEmulatorHandle) -> None:

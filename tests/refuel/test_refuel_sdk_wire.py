@@ -208,3 +208,31 @@ def test_wire_parity_applications_and_finetunes(sdk: Any, ours: RefuelClient, wo
     _same(emu, lambda: sdk.cancel_finetuning(mid), lambda: ours.cancel_finetuning(mid),
           lambda e: e.method == "PATCH")
     assert UUID.match(mid)
+
+
+S3_EVENT = {"event_type": "s3_file_uploaded", "event_category": "aws",
+            "payload": {"dataset": "reviews", "project": "emulator-project", "s3_path": "s3://b/k.csv", "task": "t"}}
+
+
+def test_wire_parity_catalog_apps_and_webhooks(sdk: Any, ours: RefuelClient,
+                                               refuel_emulator: RefuelEmulatorHandle) -> None:
+    emu = refuel_emulator
+    listed = _same(emu, lambda: sdk.get_catalog_apps(), lambda: ours.get_catalog_apps(), lambda e: True)
+    assert [s[:3] for s in listed] == [("GET", "/app_catalog", Counter())] and listed[0][3] is None
+    assert [(a.id, a.app_name, a.description) for a in ours.get_catalog_apps()] == \
+        [(a["id"], a["app_name"], a["description"]) for a in sdk.get_catalog_apps()]
+    cid = ours.get_catalog_apps()[0].id
+    pid = ours.project_id  # resolved once, as the SDK does when it is built
+    # by name: the app_catalog lookup, then the POST with catalog_id and application_name (as given), no body
+    by_name = _same(emu, lambda: sdk.import_app("catalog_sentiment"), lambda: ours.import_app("catalog_sentiment"),
+                    lambda e: True)
+    assert [s[:2] for s in by_name] == [("GET", "/app_catalog"), ("POST", f"/projects/{pid}/applications")]
+    assert by_name[1][2] == Counter({("catalog_id", cid): 1, ("application_name", "catalog_sentiment"): 1})
+    assert by_name[1][3] is None
+    # by id: no lookup, and the SDK names the app after the id it was given
+    by_id = _same(emu, lambda: sdk.import_app(cid), lambda: ours.import_app(cid), lambda e: True)
+    assert len(by_id) == 1 and by_id[0][2] == Counter({("catalog_id", cid): 1, ("application_name", cid): 1})
+    names = [a["name"] for a in sdk.get_applications()]
+    assert names == ["catalog_sentiment", "catalog_sentiment", cid, cid]
+    sent = _same(emu, lambda: sdk.send_webhook_event(S3_EVENT), lambda: ours.send_webhook_event(S3_EVENT), _post)
+    assert sent == [("POST", "/webhook/events", Counter(), S3_EVENT, "application/json", "Bearer")]
