@@ -35,6 +35,21 @@ def bulk_progress_logger(
     return log
 
 
+def partitions_like(
+    explicit: dg.PartitionsDefinition | None, upstream: AssetRef
+) -> dg.PartitionsDefinition | None:
+    """``explicit`` if given, else the upstream's partitions (when it is a definition): a downstream asset is
+    partitioned like what it consumes unless told otherwise."""
+    if explicit is not None:
+        return explicit
+    return upstream.partitions_def if isinstance(upstream, dg.AssetsDefinition) else None
+
+
+def partition_key_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str | None:
+    """The partition being materialized, or None for an unpartitioned asset."""
+    return context.partition_key if context.has_partition_key else None
+
+
 def check_partitions_like(asset: dg.AssetsDefinition) -> dict[str, Any]:
     """``@asset_check`` arguments that give a partitioned asset a partitioned check (one run per partition)."""
     return {"partitions_def": asset.partitions_def} if asset.partitions_def is not None else {}

@@ -24,6 +24,7 @@ from dagster_labeling._dagster.assets import (
     asset_key_of,
     check_partitions_like,
     latest_materialization,
+    partition_key_of,
 )
 from dagster_labeling.argilla.client import ArgillaClient
 from dagster_labeling.argilla.models import RecordInput, Settings
@@ -107,7 +108,7 @@ def build_argilla_dataset_asset(
     def _argilla_dataset_asset(
         context: dg.AssetExecutionContext, config: ArgillaDatasetConfig, rows: pd.DataFrame
     ) -> dg.MaterializeResult:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         where = f"asset {name!r}" + (f" partition {partition!r}" if partition else "")
         resource: ArgillaResource = getattr(context.resources, resource_key)
         ds_name = config.dataset_name or dataset_name
@@ -227,7 +228,7 @@ def build_argilla_annotations_asset(
         kinds={"argilla", "pandas"},
     )
     def _argilla_annotations_asset(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         resource: ArgillaResource = getattr(context.resources, resource_key)
         with resource.get_client() as client:
             dataset = client.get_dataset(dataset_name, workspace or resource.workspace)
@@ -272,7 +273,7 @@ def build_argilla_annotations_check(
     @dg.asset_check(asset=annotations_asset, name=name, blocking=blocking, **check_partitions_like(annotations_asset),
                     description="Share of records completed and inter-annotator agreement in Argilla.")
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         mat = latest_materialization(context.instance, annotations_asset.key, partition)
         if mat is None:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "no materialization yet"})

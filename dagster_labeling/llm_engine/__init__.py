@@ -6,6 +6,7 @@
 """
 
 from dagster_labeling.llm_engine.assets import (
+    build_llm_engine_batch_output_asset,
     build_llm_engine_completions_asset,
     build_llm_engine_fine_tune_asset,
     build_llm_engine_training_file_asset,
@@ -55,7 +56,8 @@ __all__ = [
     "FineTune", "FineTuneEvent", "FineTuneJob", "FineTuneStatus", "LLMEngineBadRequest", "LLMEngineClient",
     "LLMEngineException", "LLMEngineNotFound", "LLMEngineRateLimited", "LLMEngineResource", "LLMEngineServerError",
     "LLMEngineStreamError", "LLMEngineUnauthorized", "LossPoint", "ModelEndpoint", "completion_body", "loss_curve",
-    "build_llm_engine_batch_completion_sensor", "build_llm_engine_completions_asset",
+    "build_llm_engine_batch_completion_sensor", "build_llm_engine_batch_output_asset",
+    "build_llm_engine_completions_asset",
     "build_llm_engine_fine_tune_asset", "build_llm_engine_fine_tune_sensor", "build_llm_engine_training_file_asset",
     "validate_model_name",
 ]

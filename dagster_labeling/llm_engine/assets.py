@@ -22,8 +22,15 @@ import pandas as pd
 from pydantic import Field
 
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of
+from dagster_labeling._dagster.assets import (
+    AssetRef,
+    asset_key_of,
+    latest_materialization,
+    partition_key_of,
+    partitions_like,
+)
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.llm_engine.client import (
     FINE_TUNABLE_MODELS,
     FineTuneJob,
@@ -51,9 +58,6 @@ BATCH_OUTPUT_META = "llm_engine/output_data_path"
 BATCH_STATE_META = "llm_engine/batch_state"
 EVAL_LOSS_CHECK = "eval_loss_below_threshold"
 MAX_FAILED_ROWS_SHOWN = 50
-
-
-
 
 
 def loss_table(points: Sequence[LossPoint]) -> dg.TableMetadataValue:
@@ -91,6 +95,7 @@ def build_llm_engine_training_file_asset(
     upstream: AssetRef,
     prompt_column: str = "prompt",
     response_column: str = "response",
+    partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "llm_engine",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
@@ -99,12 +104,14 @@ def build_llm_engine_training_file_asset(
     """An asset uploading an upstream prompt/response DataFrame as a private LLM Engine file; outputs the file id.
 
     Checked before anything is sent: both columns present, no empty cell, at most 100,000 rows; fewer than
-    200 rows logs a warning (the seed's advice). The CSV is written to a temporary file and streamed.
+    200 rows logs a warning (the seed's advice). The CSV is written to a temporary file and streamed. Partitioned
+    like ``upstream`` unless ``partitions_def`` says otherwise; a partition's file is ``<name>__<partition>.csv``.
     """
     upstream_key = asset_key_of(upstream)
 
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
+        partitions_def=partitions_like(partitions_def, upstream),
         required_resource_keys={resource_key}, group_name=group_name, kinds={"scale", "pandas"},
         description=description or f"{upstream_key.to_user_string()} as a fine-tuning CSV file in LLM Engine.",
     )
@@ -119,7 +126,7 @@ def build_llm_engine_training_file_asset(
         try:
             size = os.path.getsize(path)
             with llm.get_client() as client:
-                file_id = client.upload_file(path, filename=f"{name}.csv")
+                file_id = client.upload_file(path, filename=f"{remote_name(name, partition_key_of(context))}.csv")
         finally:
             os.unlink(path)
         context.log.info(f"Uploaded {len(rows)} rows ({size:,} bytes) as LLM Engine file {file_id}")
@@ -144,8 +151,12 @@ def _launch_key(base_model: str, training_file: str, validation_file: str | None
 
 def _reattachable_fine_tune(context: dg.AssetExecutionContext, client: LLMEngineClient, asset_key: dg.AssetKey,
                             launch_key: str) -> FineTuneJob | None:
-    """The fine-tune an earlier run launched with the same inputs, unless it failed or was canceled."""
-    records = context.instance.fetch_observations(asset_key, limit=20).records
+    """The fine-tune an earlier run (of this partition) launched with the same inputs, unless it failed or was
+    canceled."""
+    partition = partition_key_of(context)
+    records = context.instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None),
+        limit=20).records
     for record in records:
         observation = record.asset_observation
         meta = observation.metadata if observation else {}
@@ -178,6 +189,7 @@ def build_llm_engine_fine_tune_asset(
     cancel_on_timeout: bool = False,
     eval_loss_threshold: float | None = None,
     check_severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN,
+    partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "llm_engine",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
@@ -191,6 +203,8 @@ def build_llm_engine_fine_tune_asset(
     a table and the job id. Without waiting the output is the fine-tune id (state in metadata) and
     :func:`build_llm_engine_fine_tune_sensor` reports completion. The asset check ``eval_loss_below_threshold``
     passes when the final eval loss is below ``eval_loss_threshold`` (if set) and below the first epoch's.
+    Partitioned like the training file asset unless ``partitions_def`` says otherwise: one fine-tune per
+    partition, and a re-run of a partition reattaches to its own fine-tune.
     """
     validate_model_name(base_model, "base_model")
     if not allow_unknown_model and base_model not in FINE_TUNABLE_MODELS:
@@ -203,7 +217,8 @@ def build_llm_engine_fine_tune_asset(
 
     @dg.asset(
         key=asset_key, ins={"training_file": dg.AssetIn(key=file_key)}, required_resource_keys={resource_key},
-        group_name=group_name, kinds={"scale"}, pool=pool,
+        partitions_def=partitions_like(partitions_def, training_file_asset), group_name=group_name, kinds={"scale"},
+        pool=pool,
         description=description or f"{base_model} fine-tuned on {file_key.to_user_string()} in LLM Engine.",
         check_specs=[dg.AssetCheckSpec(EVAL_LOSS_CHECK, asset=asset_key,
                                        description="Final eval loss below the threshold and the first epoch's.")],
@@ -222,8 +237,9 @@ def build_llm_engine_fine_tune_asset(
                                               hyperparameters=hyperparameters, wandb_config=wandb_config,
                                               suffix=suffix, allow_unknown_model=allow_unknown_model)
                 # Recorded before waiting: a retry or re-run of this step reattaches instead of launching again.
-                context.log_event(dg.AssetObservation(asset_key=asset_key, metadata={
-                    FINE_TUNE_ID_META: job.id, LAUNCH_KEY_META: launch_key}))
+                context.log_event(dg.AssetObservation(asset_key=asset_key, partition=partition_key_of(context),
+                                                      metadata={FINE_TUNE_ID_META: job.id,
+                                                                LAUNCH_KEY_META: launch_key}))
                 context.log.info(f"Started LLM Engine fine-tune {job.id} of {base_model} on {training_file}")
             if epochs is not None:
                 job.epochs = int(epochs)
@@ -249,6 +265,11 @@ class CompletionsConfig(dg.Config):
     mode: str | None = Field(default=None, description="'concurrent', 'batch' or 'auto' (default: the factory's).")
 
 
+BATCH_PARAMS = ("max_new_tokens", "temperature", "stop_sequences", "return_token_log_probs", "presence_penalty",
+                "frequency_penalty", "top_k", "top_p", "skip_special_tokens")
+"""Completion parameters a batch-completions job accepts (the others apply to the concurrent path only)."""
+
+
 def build_llm_engine_completions_asset(
     *,
     name: str,
@@ -265,6 +286,7 @@ def build_llm_engine_completions_asset(
     wait_for_batch: bool = True,
     wait_timeout_seconds: float = 6 * 3600,
     poll_interval_seconds: float = 10.0,
+    partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "llm_engine",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
@@ -277,10 +299,11 @@ def build_llm_engine_completions_asset(
     completion per row, ``concurrency`` at a time (default: the resource's ``max_concurrency``); ``'batch'`` runs
     one batch-completions job writing to ``batch_output_dir`` (a local or ``file://`` folder the service can
     write) and waits for it; ``'auto'`` takes batch from ``batch_threshold`` rows (if ``batch_output_dir`` is
-    set). With ``wait_for_batch=False`` the batch is handed to :func:`build_llm_engine_batch_completion_sensor`
-    (rows without completions, job id in metadata). Failed rows are listed per row; they fail the step
-    unless ``allow_partial``. ``completion_params``
-    (``max_new_tokens``, ``temperature``…) are validated at definition time.
+    set). With ``wait_for_batch=False`` the batch is handed off: the output has the rows without completions and
+    the job id in metadata; :func:`build_llm_engine_batch_output_asset` collects the completions once
+    :func:`build_llm_engine_batch_completion_sensor` sees the job finish. Failed rows are listed per row; they
+    fail the step unless ``allow_partial``. Partitioned like ``upstream`` unless ``partitions_def`` says
+    otherwise. ``completion_params`` (``max_new_tokens``, ``temperature``…) are validated at definition time.
     """
     if (model is None) == (model_asset is None):
         raise InvalidInput("Give exactly one of model (a name) or model_asset (e.g. a fine-tune asset).",
@@ -320,10 +343,9 @@ def build_llm_engine_completions_asset(
             else:
                 if not batch_output_dir:
                     raise InvalidInput(f"{where}: batch mode needs batch_output_dir.", field="batch_output_dir")
-                out = f"{batch_output_dir.rstrip('/')}/{context.run.run_id}-{name}.json"
-                params = {k: v for k, v in completion_params.items() if k in (
-                    "max_new_tokens", "temperature", "stop_sequences", "return_token_log_probs", "presence_penalty",
-                    "frequency_penalty", "top_k", "top_p", "skip_special_tokens")}
+                out = (f"{batch_output_dir.rstrip('/')}/{context.run.run_id}-"
+                       f"{remote_name(name, partition_key_of(context))}.json")
+                params = {k: v for k, v in completion_params.items() if k in BATCH_PARAMS}
                 job = client.create_batch_completions(model_name, list(prompts.values()), output_data_path=out,
                                                       use_v2=True, **params)
                 waits, options = resolve_wait(
@@ -332,27 +354,16 @@ def build_llm_engine_completions_asset(
                 if waits:
                     job.wait(options, log=context.log)
                     frame = completions_frame_from_batch(prompts, client.read_batch_output(out))
-                else:  # handed to build_llm_engine_batch_completion_sensor
+                else:  # handed off to build_llm_engine_batch_completion_sensor and the batch output asset
                     frame = completions_frame_from_batch(prompts, [])
                     frame["error"] = None
                 extra = {BATCH_JOB_META: job.id, BATCH_OUTPUT_META: out,
                          BATCH_STATE_META: job.refresh().state.value}
-        failed = frame[frame["error"].notna()]
-        if len(failed) and not allow_partial:
-            raise dg.Failure(description=f"{len(failed)} of {len(frame)} completions failed.",
-                             metadata={"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))})
-        return dg.Output(frame, metadata={
-            "dagster/row_count": len(frame), "llm_engine/model": model_name, "llm_engine/mode": chosen,
-            "llm_engine/failed": len(failed),
-            "llm_engine/prompt_tokens": int(pd.to_numeric(frame["num_prompt_tokens"]).fillna(0).sum()),
-            "llm_engine/completion_tokens": int(pd.to_numeric(frame["num_completion_tokens"]).fillna(0).sum()),
-            **({"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))} if len(failed) else {}),
-            **extra,
-        })
+        return _completions_output(frame, model_name, chosen, allow_partial, extra)
 
     asset_kwargs: dict[str, Any] = dict(
         name=name, key_prefix=key_prefix, ins=ins, required_resource_keys={resource_key}, group_name=group_name,
-        kinds={"scale", "pandas"},
+        kinds={"scale", "pandas"}, partitions_def=partitions_like(partitions_def, upstream),
         description=description or f"Completions of the prompts of {upstream_key.to_user_string()}.")
     if model_asset is None:
         @dg.asset(**asset_kwargs)
@@ -367,6 +378,99 @@ def build_llm_engine_completions_asset(
         return run(context, config, rows, model_name)
 
     return _completions_of_model_asset
+
+
+def build_llm_engine_batch_output_asset(
+    *,
+    name: str,
+    completions_asset: dg.AssetsDefinition,
+    allow_partial: bool = True,
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 6 * 3600,
+    poll_interval_seconds: float = 10.0,
+    resource_key: str = "llm_engine",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset collecting the completions of a batch job that ``completions_asset`` handed off.
+
+    The target of :func:`build_llm_engine_batch_completion_sensor`: it reads the job id and output path from the
+    latest materialization of ``completions_asset`` (of the same partition), waits for the job if it still
+    runs (``wait_for_completion``, cancelled on run termination), then outputs the completions in the columns of
+    the completions asset, failed rows listed (they fail the step unless ``allow_partial``). A materialization
+    that already holds completions (the batch was waited for, or the concurrent path) passes through.
+
+    >>> import dagster as dg, pandas as pd
+    >>> @dg.asset
+    ... def prompts() -> pd.DataFrame:
+    ...     return pd.DataFrame({"prompt": ["Hi"]})
+    >>> answers = build_llm_engine_completions_asset(name="answers", upstream=prompts, model="llama-2-7b",
+    ...                                              mode="batch", batch_output_dir="/tmp", wait_for_batch=False)
+    >>> collected = build_llm_engine_batch_output_asset(name="answers_collected", completions_asset=answers)
+    >>> collected.key.to_user_string()
+    'answers_collected'
+    """
+    source_key = completions_asset.key
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"handed_off": dg.AssetIn(key=source_key)},
+        partitions_def=completions_asset.partitions_def, required_resource_keys={resource_key},
+        group_name=group_name, kinds={"scale", "pandas"},
+        description=description or f"Completions of the batch job handed off by {source_key.to_user_string()}.",
+    )
+    def _batch_output_asset(context: dg.AssetExecutionContext, config: WaitConfig, handed_off: pd.DataFrame):
+        where = f"asset {name!r}"
+        mat = latest_materialization(context.instance, source_key, partition_key_of(context))
+        meta = mat.metadata if mat is not None else {}
+        job_id = getattr(meta.get(BATCH_JOB_META), "value", None)
+        model_name = str(getattr(meta.get("llm_engine/model"), "value", ""))
+        if not job_id or getattr(meta.get(BATCH_STATE_META), "value", None) == JobState.SUCCEEDED.value:
+            context.log.info(f"{where}: {source_key.to_user_string()} already holds its completions")
+            return _completions_output(handed_off, model_name, "pass-through", allow_partial, {})
+        output_path = str(getattr(meta.get(BATCH_OUTPUT_META), "value", ""))
+        llm: LLMEngineResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=True, cancel_on_timeout=False)
+        with llm.get_client() as client:
+            job = client.batch_completion_job(str(job_id))
+            status = job.refresh()
+            if not status.state.is_terminal:
+                if not waits:
+                    raise dg.Failure(description=f"{where}: LLM Engine batch job {job_id} is still "
+                                                 f"{status.raw_status}; the batch-completion sensor requests a run "
+                                                 "when it finishes (or run with wait_for_completion).",
+                                     metadata={BATCH_JOB_META: str(job_id)})
+                status = job.wait(options, log=context.log)
+            if status.state is not JobState.SUCCEEDED:
+                raise dg.Failure(description=f"{where}: LLM Engine batch job {job_id} ended {status.raw_status}; "
+                                             f"re-materialize {source_key.to_user_string()} to start a new one.",
+                                 metadata={BATCH_JOB_META: str(job_id)})
+            outputs = client.read_batch_output(output_path)
+        prompts = dict(zip(handed_off["key"].astype(str), handed_off["prompt"].astype(str), strict=True))
+        frame = completions_frame_from_batch(prompts, outputs)
+        return _completions_output(frame, model_name, "batch", allow_partial, {
+            BATCH_JOB_META: str(job_id), BATCH_OUTPUT_META: output_path, BATCH_STATE_META: status.state.value})
+
+    return _batch_output_asset
+
+
+def _completions_output(frame: pd.DataFrame, model_name: str, mode: str, allow_partial: bool,
+                        extra: Mapping[str, Any]) -> dg.Output:
+    """The completions frame as an output with counts and tokens; failed rows fail it unless ``allow_partial``."""
+    failed = frame[frame["error"].notna()]
+    if len(failed) and not allow_partial:
+        raise dg.Failure(description=f"{len(failed)} of {len(frame)} completions failed.",
+                         metadata={"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))})
+    return dg.Output(frame, metadata={
+        "dagster/row_count": len(frame), "llm_engine/model": model_name, "llm_engine/mode": mode,
+        "llm_engine/failed": len(failed),
+        "llm_engine/prompt_tokens": int(pd.to_numeric(frame["num_prompt_tokens"]).fillna(0).sum()),
+        "llm_engine/completion_tokens": int(pd.to_numeric(frame["num_completion_tokens"]).fillna(0).sum()),
+        **({"failed_rows": dg.MetadataValue.md(_failed_markdown(failed))} if len(failed) else {}),
+        **extra,
+    })
 
 
 def _failed_markdown(failed: pd.DataFrame) -> str:

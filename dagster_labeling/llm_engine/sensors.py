@@ -30,19 +30,18 @@ def _meta(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def _handled_by_run(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, fine_tune_id: str) -> bool:
-    """True when a Dagster run already waited for this fine-tune (its asset materialized it as SUCCEEDED)."""
-    if instance.get_run_records(dg.RunsFilter(tags={FINE_TUNE_TAG: fine_tune_id}), limit=1):
-        return True
+def _fine_tunes_of_asset(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None,
+                         limit: int = 200) -> dict[str, tuple[str, str | None]]:
+    """``{fine-tune id: (state recorded, partition)}`` from the recent materializations of ``fine_tune_asset``."""
     if asset is None:
-        return False
-    record = instance.get_latest_materialization_event(asset.key)
-    materialization = record.asset_materialization if record else None
-    if materialization is None:
-        return False
-    meta = materialization.metadata
-    return _meta(meta.get(FINE_TUNE_ID_META)) == fine_tune_id and \
-        _meta(meta.get(FINE_TUNE_STATE_META)) == JobState.SUCCEEDED.value
+        return {}
+    found: dict[str, tuple[str, str | None]] = {}
+    for record in instance.fetch_materializations(asset.key, limit=limit).records:
+        mat = record.event_log_entry.asset_materialization
+        fine_tune_id = _meta(mat.metadata.get(FINE_TUNE_ID_META)) if mat else None
+        if mat is not None and fine_tune_id and fine_tune_id not in found:  # newest first
+            found[str(fine_tune_id)] = (str(_meta(mat.metadata.get(FINE_TUNE_STATE_META)) or ""), mat.partition)
+    return found
 
 
 def build_llm_engine_fine_tune_sensor(
@@ -64,7 +63,8 @@ def build_llm_engine_fine_tune_sensor(
     For each one (at most ``max_fine_tunes_per_tick`` per tick; the rest wait for the next) it emits a
     materialization of ``model_asset_key`` (fine-tuned model name, final losses as numbers, the loss table) and/or
     a ``RunRequest`` for ``target``/``job`` with ``run_key=<sensor>:<fine-tune id>``. Fine-tunes that a run of
-    ``fine_tune_asset`` already waited for are skipped. The cursor remembers fine-tunes already seen finished
+    ``fine_tune_asset`` already waited for are skipped; one it handed off (``wait_for_completion=False``) keeps
+    its partition in the materialization and the run request. The cursor remembers fine-tunes already seen finished
     (bounded); on the first tick those already finished are only recorded unless ``report_existing``.
 
     >>> build_llm_engine_fine_tune_sensor(name="tuned", model_asset_key="tuned_model").name
@@ -87,6 +87,7 @@ def build_llm_engine_fine_tune_sensor(
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         requests: list[dg.RunRequest] = []
         events: list[dg.AssetMaterialization] = []
+        launched = _fine_tunes_of_asset(context.instance, fine_tune_asset)
         with llm.get_client() as client:
             finished = [ft for ft in client.list_fine_tunes()
                         if ft.id not in seen and JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal]
@@ -100,16 +101,19 @@ def build_llm_engine_fine_tune_sensor(
                     continue
                 if base_model is not None and not (ft.fine_tuned_model or "").startswith(base_model + "."):
                     continue
-                if _handled_by_run(context.instance, fine_tune_asset, ft.id):
-                    continue
+                recorded_state, partition = launched.get(ft.id, ("", None))
+                if recorded_state == JobState.SUCCEEDED.value or context.instance.get_run_records(
+                        dg.RunsFilter(tags={FINE_TUNE_TAG: ft.id}), limit=1):
+                    continue  # a run already waited for it, or this sensor already requested one
                 loss = loss_curve(client.get_fine_tune_events(ft.id))
                 metadata: dict[str, Any] = {FINE_TUNE_ID_META: ft.id, FINE_TUNE_STATE_META: JobState.SUCCEEDED.value,
                                             FINE_TUNED_MODEL_META: ft.fine_tuned_model or "",
                                             "llm_engine/loss_per_epoch": loss_table(loss), **loss_summary(loss)}
                 if model_key is not None:
-                    events.append(dg.AssetMaterialization(asset_key=model_key, metadata=metadata))
+                    events.append(dg.AssetMaterialization(asset_key=model_key, partition=partition, metadata=metadata))
                 if target is not None or job is not None:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id}))
+                    requests.append(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id},
+                                                  partition_key=partition))
         cursor = json.dumps({"done": done[-MAX_IDS_IN_CURSOR:]})
         if not requests and not events:
             context.update_cursor(cursor)
@@ -132,11 +136,13 @@ def build_llm_engine_batch_completion_sensor(
 ) -> dg.SensorDefinition:
     """A sensor requesting a run when a batch-completions job recorded by ``completions_asset`` finishes.
 
+    ``target`` is usually :func:`build_llm_engine_batch_output_asset`, which collects the completions.
     LLM Engine cannot list batch jobs, so the job ids come from the asset's materializations (metadata
     ``llm_engine/batch_job_id``; those materialized after waiting, state SUCCEEDED, are skipped), read
     incrementally by storage id. Pending jobs stay in the cursor; at most
     ``max_jobs_per_tick`` are checked per tick. One ``RunRequest`` per finished job, ``run_key=<sensor>:<job>``,
-    tagged ``dagster-labeling/llm-engine-batch``; a job is reported once.
+    for the partition the job was started for, tagged ``dagster-labeling/llm-engine-batch``; a job is reported
+    once.
 
     >>> build_llm_engine_batch_completion_sensor(name="batches", completions_asset="answers", target="x").name
     'batches'
@@ -161,25 +167,27 @@ def build_llm_engine_batch_completion_sensor(
             mat = record.event_log_entry.asset_materialization
             job_id = _meta(mat.metadata.get(BATCH_JOB_META)) if mat else None
             waited = mat is not None and _meta(mat.metadata.get(BATCH_STATE_META)) == JobState.SUCCEEDED.value
-            if job_id and job_id not in known and not waited:
-                pending.append([str(job_id), str(_meta(mat.metadata.get(BATCH_OUTPUT_META)) or "")])  # type: ignore[union-attr]
+            if mat is not None and job_id and job_id not in known and not waited:
+                pending.append([str(job_id), str(_meta(mat.metadata.get(BATCH_OUTPUT_META)) or ""),
+                                mat.partition or ""])
                 known.add(job_id)
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         requests: list[dg.RunRequest] = []
         still: list[list[str]] = []
         checked = 0
         with llm.get_client() as client:
-            for job_id, output in pending:
+            for entry in pending:
+                job_id, output, partition = (entry + [""])[:3]  # cursors written before partitions had two
                 if checked >= max_jobs_per_tick:
-                    still.append([job_id, output])
+                    still.append(entry)
                     continue
                 checked += 1
                 status = client.get_batch_completion(job_id).status
                 job_state = JobState.from_vendor(status, _BATCH_STATES)
                 if not job_state.is_terminal:
-                    still.append([job_id, output])
+                    still.append(entry)
                 elif job_state is JobState.SUCCEEDED:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}",
+                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}", partition_key=partition or None,
                                                   tags={BATCH_TAG: job_id, "llm_engine/output_data_path": output}))
                 else:
                     context.log.warning(f"LLM Engine batch job {job_id} ended {status}")

@@ -19,7 +19,13 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import InvalidInput
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of, check_partitions_like
+from dagster_labeling._dagster.assets import (
+    AssetRef,
+    asset_key_of,
+    check_partitions_like,
+    partition_key_of,
+    partitions_like,
+)
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling.refuel.client import validate_finetune
 from dagster_labeling.refuel.pipeline import (
@@ -73,7 +79,7 @@ def build_refuel_dataset_asset(
         description=description or f"{upstream_key.to_user_string()} as the Refuel dataset {dataset_name!r}.",
     )
     def _refuel_dataset_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame) -> dg.MaterializeResult:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         refuel: RefuelResource = getattr(context.resources, resource_key)
         with refuel.get_client() as client:
             outcome = upload_or_append(
@@ -132,8 +138,7 @@ def build_refuel_labels_asset(
     per field, row count.
     """
     dataset_key = asset_key_of(dataset_asset)
-    parts = partitions_def if partitions_def is not None else (
-        dataset_asset.partitions_def if isinstance(dataset_asset, dg.AssetsDefinition) else None)
+    parts = partitions_like(partitions_def, dataset_asset)
 
     @dg.asset(
         name=name, key_prefix=key_prefix, deps=[dataset_key], partitions_def=parts,
@@ -141,7 +146,7 @@ def build_refuel_labels_asset(
         description=description or f"Labels of Refuel task {task!r} on dataset {dataset_name!r}.",
     )
     def _refuel_labels_asset(context: dg.AssetExecutionContext, config: WaitConfig) -> dg.Output[pd.DataFrame]:
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         refuel: RefuelResource = getattr(context.resources, resource_key)
         waits, options = resolve_wait(
             config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
@@ -188,8 +193,7 @@ def build_refuel_online_labels_asset(
     are kept with empty labels and counted in ``refuel/failed_rows``.
     """
     upstream_key = asset_key_of(upstream)
-    parts = partitions_def if partitions_def is not None else (
-        upstream.partitions_def if isinstance(upstream, dg.AssetsDefinition) else None)
+    parts = partitions_like(partitions_def, upstream)
 
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)}, partitions_def=parts,

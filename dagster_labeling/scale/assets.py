@@ -21,7 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import InvalidInput
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of, bulk_progress_logger
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of, bulk_progress_logger, partition_key_of
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.scale.client import task_type_value
@@ -109,7 +109,7 @@ def build_scale_batch_asset(
         pool=pool,
     )
     def _scale_batch_asset(context: dg.AssetExecutionContext, config: WaitConfig, rows: pd.DataFrame):
-        partition = context.partition_key if context.has_partition_key else None
+        partition = partition_key_of(context)
         batch_name = remote_name(base_name, partition)
         where = f"asset {name!r}" + (f" partition {partition!r}" if partition else "")
         if isinstance(rows, pd.DataFrame) and rows.empty:

@@ -220,3 +220,52 @@ def test_fine_tune_rerun_reattaches_instead_of_launching_twice(llm_engine_emulat
     third = materialize(FAST)
     assert third.asset_materializations_for_node("tuned_model")[0].metadata["llm_engine/fine_tune_id"].value != first_id
     assert len(llm_engine_emulator.state.fine_tunes) == 2
+
+
+def test_partitioned_training_and_fine_tunes_one_per_partition(llm_engine_emulator: LLMEngineEmulatorHandle,
+                                                               tmp_path: Path) -> None:
+    """Backfill over days: a file and a fine-tune per partition; a re-run reattaches to its own partition's
+    fine-tune; the sensor reports a handed-off fine-tune for the partition that launched it."""
+    days = dg.StaticPartitionsDefinition(["2026-11-01", "2026-11-02"])
+
+    @dg.asset(name="pairs", partitions_def=days)
+    def pairs(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        day = context.partition_key
+        return pd.DataFrame({"prompt": [f"{day} q{i}" for i in range(5)], "response": [f"a{i}" for i in range(5)]})
+
+    train = build_llm_engine_training_file_asset(name="train_file", upstream=pairs)
+    tuned = build_llm_engine_fine_tune_asset(name="tuned_model", training_file_asset=train, base_model="llama-2-7b",
+                                             hyperparameters={"epochs": 2})
+    assert train.partitions_def == days and tuned.partitions_def == days
+    instance = dg.DagsterInstance.ephemeral()
+    llm_engine_emulator.state.fine_tune_pending_seconds = 1000
+
+    def materialize(day: str, config: dict, only_fine_tune: bool = False) -> dg.ExecuteInProcessResult:
+        return dg.materialize([pairs, train, tuned], instance=instance, partition_key=day,
+                              selection=[tuned] if only_fine_tune else None,
+                              run_config={"ops": {"tuned_model": {"config": config}}},
+                              resources={"llm_engine": resource(llm_engine_emulator),
+                                         "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+
+    launched = {}
+    for day in days.get_partition_keys():
+        mat = materialize(day, {"wait_for_completion": False}).asset_materializations_for_node("tuned_model")[0]
+        assert mat.partition == day
+        launched[day] = mat.metadata["llm_engine/fine_tune_id"].value
+    names = sorted(f["filename"] for f in llm_engine_emulator.state.files.values())
+    assert names == ["train_file__2026-11-01.csv", "train_file__2026-11-02.csv"]
+    assert len(set(launched.values())) == 2 and len(llm_engine_emulator.state.fine_tunes) == 2
+
+    sensor = build_llm_engine_fine_tune_sensor(name="ft_done", model_asset_key="tuned_model", fine_tune_asset=tuned,
+                                               report_existing=True)
+    llm_engine_emulator.state.complete_all()
+    with dg.build_sensor_context(instance=instance, resources={"llm_engine": resource(llm_engine_emulator)}) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SensorResult)
+    by_partition = {e.partition: e.metadata["llm_engine/fine_tune_id"].value for e in result.asset_events}
+    assert by_partition == launched
+
+    rerun = materialize("2026-11-02", FAST, only_fine_tune=True).asset_materializations_for_node("tuned_model")[0]
+    assert rerun.metadata["llm_engine/fine_tune_id"].value == launched["2026-11-02"]  # its own, not the other day's
+    assert rerun.metadata["llm_engine/state"].value == "SUCCEEDED"
+    assert len(llm_engine_emulator.state.fine_tunes) == 2
