@@ -37,6 +37,8 @@ def ensure_env(extras: str) -> None:
     if not PYTHON.exists():
         run(sys.executable, "-m", "venv", VENV)
     target = f"{ROOT}[{extras}]"
+    if subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        run(PYTHON, "-m", "ensurepip", "--upgrade")  # a venv made by another tool (e.g. `uv venv`) may lack pip
     uv = run(PYTHON, "-m", "pip", "install", "-q", "uv", check=False) == 0
     installer = [PYTHON, "-m", "uv", "pip", "install", "-q", "--python", PYTHON] if uv else \
         [PYTHON, "-m", "pip", "install", "-q"]

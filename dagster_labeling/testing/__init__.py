@@ -41,6 +41,7 @@ from dagster_labeling.testing.llm_engine import LLMEngineEmulator
 from dagster_labeling.testing.refuel import RefuelEmulator
 from dagster_labeling.testing.scale import ScaleEmulator
 from dagster_labeling.testing.server import EmulatorServer
+from dagster_labeling.testing.serving import ThreadedServer, serve_in_thread
 
 __all__ = [
     "ArgillaEmulator",
@@ -64,6 +65,8 @@ __all__ = [
     "RequestLog",
     "Router",
     "ScaleEmulator",
+    "ThreadedServer",
     "register_platform",
     "registered_platforms",
+    "serve_in_thread",
 ]

@@ -1,13 +1,10 @@
 """``EmulatorServer``: every platform emulator in one Starlette app, served by uvicorn in a thread."""
 
 import logging
-import socket
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
@@ -17,6 +14,7 @@ import dagster_labeling.testing.scale  # noqa: F401  (registers the "scale" plat
 from dagster_labeling.testing.base import DEFAULT_API_KEY, PlatformEmulator, registered_platforms
 from dagster_labeling.testing.clock import Clock
 from dagster_labeling.testing.faults import FaultConfig, FaultInjector, install_log_filter
+from dagster_labeling.testing.serving import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +63,7 @@ class EmulatorServer:
         routes: list[Any] = [Route("/", self._index), Route("/healthz", self._index)]
         routes += [Mount(f"/{name}", app=inj) for name, inj in self.injectors.items()]
         self.app = Starlette(routes=routes)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -79,24 +76,9 @@ class EmulatorServer:
         if self._server is not None:
             return self
         install_log_filter()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level=self.log_level, lifespan="off", access_log=False, timeout_keep_alive=30
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="emulator-uvicorn", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the emulator server did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(self.app, host=self.host, port=self.port, log_level=self.log_level,
+                                      timeout_keep_alive=30).start(timeout)
+        self.port = self._server.port
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="emulator-ticker", daemon=True)
         self._ticker.start()
@@ -110,10 +92,8 @@ class EmulatorServer:
         for p in self.platforms.values():
             p.close()
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = self._ticker = None
+            self._server.stop()
+        self._server = self._ticker = None
 
     def __enter__(self) -> "EmulatorServer":
         return self.start()

@@ -5,7 +5,6 @@ sensor drains the inbox into runs."""
 import base64
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from dagster_labeling.argilla import ArgillaClient, RecordInput, build_argilla_webhook_sensor
 from dagster_labeling.callbacks import ArgillaWebhookSource, CallbackInbox, build_callback_app
-from dagster_labeling.testing import Clock, EmulatorServer
+from dagster_labeling.testing import Clock, EmulatorServer, serve_in_thread
 from dagster_labeling.testing.argilla import sign_webhook
 
 from .argilla_helpers import simple_settings
@@ -37,19 +35,8 @@ def _free_port() -> int:
 @contextmanager
 def receiver(inbox_path: Path, port: int, secret: str) -> Iterator[str]:
     app = build_callback_app(CallbackInbox(inbox_path), [ArgillaWebhookSource(secret)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/callbacks/argilla"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(app, port=port) as url:
+        yield f"{url}/callbacks/argilla"
 
 
 def _wait_for(predicate, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]

@@ -2,13 +2,11 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from dagster_labeling.callbacks import (
     CallbackInbox,
@@ -17,6 +15,7 @@ from dagster_labeling.callbacks import (
     ScaleCallbackSource,
     build_callback_app,
 )
+from dagster_labeling.testing import serve_in_thread
 
 from .callbacks_helpers import AUTH, SCALE_KEY, make_poster, scale_body
 
@@ -199,19 +198,8 @@ def test_restart_keeps_events_and_dedup(inbox_path):
 @pytest.fixture
 def live_server(inbox):
     """The receiver under a real uvicorn on a free 127.0.0.1 port, in a thread."""
-    app = build_callback_app(inbox, [ScaleCallbackSource(SCALE_KEY)])
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(build_callback_app(inbox, [ScaleCallbackSource(SCALE_KEY)])) as url:
+        yield url
 
 
 def test_concurrent_deliveries_lose_nothing_and_store_no_duplicates(live_server, inbox):

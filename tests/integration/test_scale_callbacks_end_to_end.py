@@ -2,7 +2,6 @@
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,11 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
-import uvicorn
 
 from dagster_labeling.callbacks import CallbackInbox, ScaleCallbackSource, build_callback_app
 from dagster_labeling.scale import ScaleClient, build_scale_task_callback_sensor
-from dagster_labeling.testing import EmulatorServer
+from dagster_labeling.testing import EmulatorServer, serve_in_thread
 
 CALLBACK_KEY = "live-callback-key-for-e2e"
 
@@ -28,19 +26,8 @@ def _free_port() -> int:
 @contextmanager
 def receiver(inbox_path: Path, port: int) -> Iterator[str]:
     app = build_callback_app(CallbackInbox(inbox_path), [ScaleCallbackSource(CALLBACK_KEY)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/callbacks/scale"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(app, port=port) as url:
+        yield f"{url}/callbacks/scale"
 
 
 def _wait_for(predicate, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
