@@ -180,11 +180,14 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         timeout: httpx.Timeout | None = None,
+        stream: bool = False,
     ) -> httpx.Response:
         """Send one request, retrying per the policy; return the response or raise a typed error.
 
         ``send_json=True`` sends ``json_body`` even when it is ``None`` (as ``null``).
         ``idempotent`` overrides the method's default (pass ``True`` for a POST carrying an idempotency key).
+        ``stream=True`` returns a successful response as soon as its headers arrive, body unread (the caller
+        iterates and closes it): retries then happen only before the first byte of the body.
         """
         method = method.upper()
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -200,6 +203,8 @@ class HttpTransport:
             kwargs["files"] = files
         if timeout is not None:
             kwargs["timeout"] = timeout
+        if stream:
+            kwargs["stream"] = True
 
         def should_retry(exc: BaseException) -> bool:
             return is_retryable_failure(exc, safe_to_repeat=safe_to_repeat)
@@ -243,7 +248,12 @@ class HttpTransport:
 
     def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         started = time.monotonic()
-        response = self.client.request(method, self.url(path), **kwargs)
+        if kwargs.get("stream"):
+            request = self.client.build_request(method, self.url(path), **{
+                k: v for k, v in kwargs.items() if k != "stream"})
+            response = self.client.send(request, stream=True)
+        else:
+            response = self.client.request(method, self.url(path), **kwargs)
         logger.debug(
             "%s %s %s -> %s in %.0f ms", self.platform, method, path, response.status_code,
             (time.monotonic() - started) * 1000,
@@ -254,6 +264,11 @@ class HttpTransport:
             else response.is_success
         )
         if not ok:
+            if kwargs.get("stream"):
+                try:
+                    response.read()
+                finally:
+                    response.close()
             raise self.error_from_response(method, path, response)
         return response
 

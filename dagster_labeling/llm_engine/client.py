@@ -14,9 +14,7 @@ batch completions as job handles, bounded concurrent completions and uploads str
 import asyncio
 import json
 import os
-import random
 import re
-import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -43,7 +41,6 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
-from dagster_labeling._core.retry import is_retryable_status, parse_retry_after
 from dagster_labeling._core.transport import is_retryable_failure
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
@@ -331,7 +328,6 @@ class LLMEngineClient(PlatformClient):
             success_statuses=frozenset({200}),
             transport=transport,
         )
-        self._rng = random.Random()
         self._async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._async_transport = async_transport
         self._async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
@@ -379,39 +375,12 @@ class LLMEngineClient(PlatformClient):
         are retried per the retry policy; never after.
         """
         validate_model_name(model)
-        body = json.dumps(completion_body(prompt, **params)).encode()
+        body = completion_body(prompt, **params)
         path = "v1/llm/completions-stream"
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **(request_headers or {})}
-        url = self._http.url(path)
-        policy = self._http.retry
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            request = self._http.client.build_request(
-                "POST", url, params={"model_endpoint_name": model}, content=body, headers=headers,
-                timeout=self._timeout(timeout or self.call_timeouts.completion))
-            try:
-                response = self._http.client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                if attempt < policy.max_attempts and time.monotonic() - started < policy.total_timeout_seconds:
-                    time.sleep(policy.backoff_seconds(attempt, self._rng))
-                    continue
-                raise self._connection_failed(path, exc, attempt) from None
-            if response.status_code == 200:
-                break
-            try:
-                response.read()
-            finally:
-                response.close()
-            error = self._http.error_from_response("POST", path, response)
-            if (response.status_code == 429 or is_retryable_status(response.status_code)) and \
-                    attempt < policy.max_attempts and time.monotonic() - started < policy.total_timeout_seconds:
-                hint = parse_retry_after(response.headers)
-                time.sleep(min(hint, policy.max_retry_after_seconds) if hint is not None
-                           else policy.backoff_seconds(attempt, self._rng))
-                continue
-            raise error
+        response = self._http.request(
+            "POST", path, params={"model_endpoint_name": model}, json_body=body,
+            headers={"Accept": "text/event-stream", **(request_headers or {})}, idempotent=True, stream=True,
+            timeout=self._timeout(timeout or self.call_timeouts.completion))
         return self._iter_stream(response, path)
 
     def _iter_stream(self, response: httpx.Response, path: str) -> Iterator[CompletionChunk]:

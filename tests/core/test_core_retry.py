@@ -257,3 +257,29 @@ def test_bad_request_is_not_a_retry_candidate_even_with_retry_after(make_transpo
     with pytest.raises(BadRequest):
         make_transport(script).request("GET", "items")
     assert len(script.requests) == 1
+
+
+def test_stream_returns_unread_body_after_retrying_before_the_first_byte(make_transport):
+    class Body(httpx.SyncByteStream):
+        def __init__(self) -> None:
+            self.read = False
+            self.closed = False
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            self.read = True
+            yield b"data: 1\n\ndata: 2\n\n"
+
+        def close(self) -> None:
+            self.closed = True
+
+    refused, streamed = Body(), Body()
+    script = Script(httpx.Response(503, stream=refused), httpx.Response(200, stream=streamed))
+    sleep = RecordingSleep()
+    t = make_transport(script, sleep=sleep)
+    response = t.request("POST", "stream", json_body={"a": 1}, idempotent=True, stream=True)
+    assert len(script.requests) == 2 and len(sleep.calls) == 1
+    assert refused.read and refused.closed  # the error answer was read (for its message) and released
+    assert not streamed.read  # the caller gets the body unread, to iterate as it arrives
+    assert list(response.iter_lines()) == ["data: 1", "", "data: 2", ""]
+    response.close()
+    assert streamed.closed
