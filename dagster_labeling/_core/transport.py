@@ -11,7 +11,7 @@ import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,6 +103,18 @@ def encode_query(
     return pairs
 
 
+MAX_PREPARED_URLS = 1024
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for query params (lists and mappings as tuples)."""
+    if isinstance(value, Mapping):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
 class HttpTransport:
     """Sends requests for one platform with retries, timeouts, typed errors and redaction.
 
@@ -146,6 +158,7 @@ class HttpTransport:
         self._success_statuses = success_statuses
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._prepared_urls: dict[tuple[str, Any], httpx.URL] = {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self.client = httpx.Client(
             auth=auth,
@@ -191,7 +204,7 @@ class HttpTransport:
         """
         method = method.upper()
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        kwargs: dict[str, Any] = {"params": params, "headers": headers}
+        kwargs: dict[str, Any] = {"headers": headers}
         if json_body is not None or send_json:
             kwargs["content"] = json.dumps(json_body).encode()
             kwargs["headers"] = {"Content-Type": "application/json", **(headers or {})}
@@ -205,6 +218,7 @@ class HttpTransport:
             kwargs["timeout"] = timeout
         if stream:
             kwargs["stream"] = True
+        kwargs["url"] = self.prepared_url(path, params)
 
         def should_retry(exc: BaseException) -> bool:
             return is_retryable_failure(exc, safe_to_repeat=safe_to_repeat)
@@ -246,14 +260,37 @@ class HttpTransport:
                 attempts=attempts,
             ) from None
 
+    def prepared_url(self, path: str, params: Mapping[str, Any] | list[tuple[str, str]] | None) -> httpx.URL:
+        """The absolute URL of ``path`` with ``params``, built once per distinct (path, params).
+
+        httpx parses a URL string character by character, twice per request (about a third of the client's
+        CPU per request here); a prepared ``httpx.URL`` is used as is. Repeated calls (a label endpoint, a
+        create-task path) hit the cache; it starts over when it holds ``MAX_PREPARED_URLS`` (pages of a listing
+        each add one).
+        """
+        try:
+            key = (path, _frozen(params))
+            url = self._prepared_urls.get(key)
+        except TypeError:  # a param value that cannot be hashed: build the URL without caching it
+            key, url = None, None
+        if url is None:
+            url = httpx.URL(self.url(path))
+            if params:
+                url = url.copy_merge_params(cast(Any, params))
+            if key is not None:
+                if len(self._prepared_urls) >= MAX_PREPARED_URLS:
+                    self._prepared_urls.clear()
+                self._prepared_urls[key] = url
+        return url
+
     def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         started = time.monotonic()
         if kwargs.get("stream"):
-            request = self.client.build_request(method, self.url(path), **{
-                k: v for k, v in kwargs.items() if k != "stream"})
+            request = self.client.build_request(method, kwargs["url"], **{
+                k: v for k, v in kwargs.items() if k not in ("stream", "url")})
             response = self.client.send(request, stream=True)
         else:
-            response = self.client.request(method, self.url(path), **kwargs)
+            response = self.client.request(method, **kwargs)
         logger.debug(
             "%s %s %s -> %s in %.0f ms", self.platform, method, path, response.status_code,
             (time.monotonic() - started) * 1000,
