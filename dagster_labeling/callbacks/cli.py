@@ -8,6 +8,7 @@ land in shell history or ``ps`` output::
 
 import logging
 import os
+from datetime import timedelta
 
 import click
 
@@ -48,10 +49,17 @@ def callbacks_group() -> None:
     show_default=True,
     help="Name of the environment variable holding the Argilla webhook secret (serves /callbacks/argilla when set).",
 )
+@click.option(
+    "--retention-days",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Prune events received longer ago than this (checked hourly); 0 keeps every event.",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn/receiver log level.")
 def serve(
     host: str, port: int, inbox_path: str, max_body_bytes: int, scale_callback_key_env: str,
-    argilla_webhook_secret_env: str, log_level: str,
+    argilla_webhook_secret_env: str, retention_days: float, log_level: str,
 ) -> None:
     """Serve POST /callbacks/<source> and GET /healthz."""
     import uvicorn
@@ -74,7 +82,8 @@ def serve(
         )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     inbox = CallbackInbox(inbox_path)
-    app = build_callback_app(inbox, sources, max_body_bytes=max_body_bytes)
+    retention = timedelta(days=retention_days) if retention_days > 0 else None
+    app = build_callback_app(inbox, sources, max_body_bytes=max_body_bytes, retention=retention)
     del key
     paths = ", ".join(f"http://{host}:{port}/callbacks/{s.name}" for s in sources)
     click.echo(f"callbacks receiver on {paths}, inbox {inbox.path}", err=True)

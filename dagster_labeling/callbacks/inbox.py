@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["SENSITIVE_HEADER_MARKERS", "CallbackInbox", "InboxEvent", "strip_sensitive_headers"]
@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS callback_events (
     UNIQUE (source, dedup_key)
 );
 CREATE INDEX IF NOT EXISTS callback_events_source_seq ON callback_events (source, seq);
+CREATE INDEX IF NOT EXISTS callback_events_received_at ON callback_events (received_at);
 """
 
 
@@ -189,6 +190,30 @@ class CallbackInbox:
             )
             for row in rows
         ]
+
+    def prune(self, older_than: timedelta, *, source: str | None = None) -> int:
+        """Delete events received more than ``older_than`` ago (of one source, or all); return how many.
+
+        Keep ``older_than`` well above both the platform's redelivery window (an event redelivered after its
+        row is gone is stored again; the sensors' run keys still keep it from launching a second run) and the
+        longest time a sensor may stay stopped (events it has not read yet would be lost).
+
+        >>> import tempfile, os
+        >>> inbox = CallbackInbox(os.path.join(tempfile.mkdtemp(), "inbox.db"))
+        >>> _ = inbox.add("scale", "task-1:abc", {"task_id": "task-1"})
+        >>> inbox.prune(timedelta(days=30)), inbox.count()
+        (0, 1)
+        """
+        if older_than <= timedelta(0):
+            raise ValueError("older_than must be positive")
+        cutoff = (datetime.now(timezone.utc) - older_than).isoformat()
+        sql = "DELETE FROM callback_events WHERE received_at < ?"
+        params: list[Any] = [cutoff]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        with self._connect() as conn:
+            return int(conn.execute(sql, params).rowcount)
 
     def count(self, source: str | None = None) -> int:
         """Number of stored events (of one source, or all)."""

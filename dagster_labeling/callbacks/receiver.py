@@ -17,7 +17,9 @@ and only then is 200 returned. Any failure to store answers 500, so the platform
 
 import json
 import logging
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -59,11 +61,18 @@ def build_callback_app(
     inbox: CallbackInbox,
     sources: Sequence[CallbackSource],
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    retention: timedelta | None = None,
+    prune_every: timedelta = timedelta(hours=1),
 ) -> Starlette:
     """Build the ASGI app serving ``POST /callbacks/{source_name}`` and ``GET /healthz``.
 
     Answers ``{"accepted": true, "duplicate": bool, "seq": int | null}`` once the event is committed.
+    With ``retention``, events older than it are pruned (:meth:`CallbackInbox.prune`) after a stored
+    callback, at most once per ``prune_every``, so the inbox does not grow forever.
     """
+    if retention is not None and retention <= timedelta(0):
+        raise ValueError("retention must be positive (or None to keep every event)")
+    last_prune = [float("-inf")]
     by_name: dict[str, CallbackSource] = {}
     for src in sources:
         if not src.name or "/" in src.name:
@@ -122,6 +131,13 @@ def build_callback_app(
             logger.exception("callback NOT stored source=%s dedup_key=%s", source.name, dedup_key)
             return JSONResponse({"accepted": False, "error": "storage failure"}, status_code=500)
 
+        if retention is not None and time.monotonic() - last_prune[0] >= prune_every.total_seconds():
+            last_prune[0] = time.monotonic()
+            try:
+                pruned = await run_in_threadpool(inbox.prune, retention)
+                logger.info("pruned %d callback(s) older than %s from the inbox", pruned, retention)
+            except Exception:  # the event is stored: pruning later is fine, refusing it is not
+                logger.exception("pruning the callback inbox failed")
         duplicate = event is None
         seq = None if event is None else event.seq
         logger.info(

@@ -111,3 +111,50 @@ def test_processes_no_loss_no_duplicates(inbox_path):
     events = CallbackInbox(inbox_path).read(0, 1000)
     assert [e.seq for e in events] == list(range(1, 61))
     assert sorted(e.dedup_key for e in events) == sorted(f"k{i}" for i in range(60))
+
+
+def _age(inbox, dedup_key: str, days: float) -> None:
+    """Make an event look received ``days`` ago (the inbox stamps events with the current time)."""
+    from datetime import datetime, timedelta, timezone
+
+    when = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+    with sqlite3.connect(inbox.path) as conn:
+        conn.execute("UPDATE callback_events SET received_at = ? WHERE dedup_key = ?", (when, dedup_key))
+
+
+def test_prune_deletes_only_old_events_and_keeps_seq_order(inbox):
+    from datetime import timedelta
+
+    for i in range(4):
+        inbox.add("scale" if i < 3 else "argilla", f"k{i}", {"i": i})
+    _age(inbox, "k0", 40)
+    _age(inbox, "k1", 40)
+    _age(inbox, "k3", 40)
+    assert inbox.prune(timedelta(days=30), source="scale") == 2  # argilla's old event is another source's
+    assert [e.dedup_key for e in inbox.read(0, 10)] == ["k2", "k3"]
+    assert inbox.prune(timedelta(days=30)) == 1 and inbox.count() == 1
+    assert inbox.add("scale", "k4", {"i": 4}).seq == 5  # seq never reused after a prune
+    assert inbox.add("scale", "k0", {"i": 0}).seq == 6  # a pruned key can be stored again (redelivery)
+    with pytest.raises(ValueError):
+        inbox.prune(timedelta(0))
+
+
+def test_receiver_prunes_at_most_once_per_interval(inbox):
+    from datetime import timedelta
+
+    from dagster_labeling.callbacks import ScaleCallbackSource, build_callback_app
+
+    from .callbacks_helpers import AUTH, SCALE_KEY, make_poster, scale_body
+
+    inbox.add("scale", "old-1", {"task_id": "old-1"})
+    _age(inbox, "old-1", 10)
+    post = make_poster(build_callback_app(inbox, [ScaleCallbackSource(SCALE_KEY)], retention=timedelta(days=7),
+                                          prune_every=timedelta(hours=1)))
+    assert post(json=scale_body("t1"), headers=AUTH).status_code == 200
+    assert [e.payload.get("task_id") for e in inbox.read(0, 10)] == ["t1"]  # old-1 pruned on the way
+    inbox.add("scale", "old-2", {"task_id": "old-2"})
+    _age(inbox, "old-2", 10)
+    assert post(json=scale_body("t2"), headers=AUTH).status_code == 200
+    assert inbox.count() == 3  # within the hour: no second prune
+    with pytest.raises(ValueError):
+        build_callback_app(inbox, [ScaleCallbackSource(SCALE_KEY)], retention=timedelta(0))
