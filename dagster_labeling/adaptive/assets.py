@@ -1,0 +1,246 @@
+"""Asset factories for Adaptive ML: an A/B test of models that yields the winner, and interactions logged with
+their feedback from a DataFrame.
+
+>>> import dagster as dg
+>>> ab = build_adaptive_ab_test_asset(name="support_ab_test", project="support", feedback_key="acceptance",
+...                                   models=["llama-3.1-8b-instruct", "support-tuned"])
+>>> ab.key.to_user_string()
+'support_ab_test'
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
+from dagster_labeling._dagster.assets import AssetRef, asset_key_of, partition_key_of, partitions_like
+from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling._dagster.naming import remote_name
+from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient
+from dagster_labeling.adaptive.errors import AdaptiveNotFound
+from dagster_labeling.adaptive.models import AbTest
+from dagster_labeling.adaptive.resource import AdaptiveResource
+
+AB_TEST_KEY_META = "adaptive/ab_test"
+AB_TEST_STATUS_META = "adaptive/status"
+WINNER_META = "adaptive/winner"
+ROW_LABEL = "dagster_row"
+"""The label an interactions asset puts on every interaction it logs: ``<asset>[__<partition>]/<row key>``."""
+
+
+def ab_test_metadata(test: AbTest) -> dict[str, Any]:
+    """A/B test results as Dagster metadata: status, winner, p-value, scores, and the estimate per variant."""
+    variants = test.report.variants if test.report else []
+    metadata: dict[str, Any] = {
+        AB_TEST_KEY_META: test.key, AB_TEST_STATUS_META: test.status, WINNER_META: test.winner() or "",
+        "adaptive/scores": int(test.scores or 0),
+        "adaptive/variants": dg.MetadataValue.table(
+            records=[dg.TableRecord({
+                "model": v.variant.key or v.variant.id, "scores": v.scores,
+                "estimate": v.interval.middle if v.interval else None,
+                "low": v.interval.start if v.interval else None, "high": v.interval.end if v.interval else None,
+            }) for v in variants],
+            schema=dg.TableSchema(columns=[dg.TableColumn("model", "string"), dg.TableColumn("scores", "int"),
+                                           dg.TableColumn("estimate", "float"), dg.TableColumn("low", "float"),
+                                           dg.TableColumn("high", "float")])),
+    }
+    if test.report is not None and test.report.p_value is not None:
+        metadata["adaptive/p_value"] = float(test.report.p_value)
+    return metadata
+
+
+def _existing_or_new_ab_test(client: AdaptiveClient, context: dg.AssetExecutionContext, test_key: str, *,
+                             project: str, feedback_key: str, models: Sequence[str], traffic_split: float,
+                             feedback_type: str, auto_deploy: bool) -> AdaptiveAbTestHandle:
+    """Reattach to the A/B test of this asset (and partition) if a run already created it; else create it."""
+    try:
+        existing = client.get_ab_test(test_key)
+    except AdaptiveNotFound:
+        existing = None
+    if existing is not None and existing.status != "CANCELLED":
+        context.log.info(f"Reattached to Adaptive A/B test {test_key} ({existing.status})")
+        return client.ab_test(test_key)
+    if existing is not None:
+        raise dg.Failure(description=f"Adaptive A/B test {test_key} was cancelled; A/B test keys cannot be reused. "
+                                     "Give the asset another ab_test_key_prefix to start a new one.")
+    handle = client.create_ab_test(project, test_key, feedback_key, models, traffic_split=traffic_split,
+                                   feedback_type=feedback_type, auto_deploy=auto_deploy)
+    context.log.info(f"Started Adaptive A/B test {test_key} of {', '.join(models)} on {feedback_key}")
+    return handle
+
+
+def build_adaptive_ab_test_asset(
+    *,
+    name: str,
+    project: str,
+    feedback_key: str,
+    models: Sequence[str],
+    ab_test_key_prefix: str | None = None,
+    traffic_split: float = 1.0,
+    feedback_type: str = "metric",
+    auto_deploy: bool = False,
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 7 * 24 * 3600,
+    poll_interval_seconds: float = 300.0,
+    cancel_on_termination: bool = False,
+    cancel_on_timeout: bool = False,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    deps: Sequence[AssetRef] = (),
+    resource_key: str = "adaptive",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset running an A/B test of ``models`` on ``feedback_key``; outputs the winning model's key.
+
+    The test's key is ``<ab_test_key_prefix or name>`` (``__<partition>`` per partition): a re-run reattaches to
+    it instead of starting a second one. Waiting (default) polls the test, logging its scores, until DONE;
+    ``cancel_on_termination`` (off by default: a test collects production traffic) cancels it if the run is
+    terminated. Without waiting the output is the test's key and :func:`build_adaptive_ab_test_sensor` reports
+    the result. Metadata: status, winner, p-value, scores, and a table of the estimate per model. The winner is
+    the best score estimate (the API reports intervals, not a winner); with ``auto_deploy`` Adaptive also makes
+    it the project's default model.
+    """
+    if len(set(models)) < 2:
+        raise InvalidInput(f"An A/B test needs at least two distinct models, got {list(models)}.", field="models")
+    if feedback_type not in ("metric", "preference"):
+        raise InvalidInput(f"feedback_type must be 'metric' or 'preference', got {feedback_type!r}.",
+                           field="feedback_type")
+    if not 0 < traffic_split <= 1:
+        raise InvalidInput(f"traffic_split is the share of traffic in (0, 1], got {traffic_split}.",
+                           field="traffic_split")
+    base_key = ab_test_key_prefix or name
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps], partitions_def=partitions_def,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
+        description=description or f"A/B test of {', '.join(models)} on {feedback_key} in Adaptive ML.",
+    )
+    def _ab_test_asset(context: dg.AssetExecutionContext, config: WaitConfig):
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
+            cancel_on_timeout=cancel_on_timeout)
+        test_key = remote_name(base_key, partition_key_of(context))
+        with adaptive.get_client() as client:
+            handle = _existing_or_new_ab_test(client, context, test_key, project=project, feedback_key=feedback_key,
+                                              models=models, traffic_split=traffic_split,
+                                              feedback_type=feedback_type, auto_deploy=auto_deploy)
+            status = handle.wait(options, log=context.log) if waits else handle.refresh()
+            test = handle.ab_test or client.get_ab_test(test_key)
+        if status.state is JobState.CANCELED:
+            raise dg.Failure(description=f"Adaptive A/B test {test_key} was cancelled.",
+                             metadata=ab_test_metadata(test))
+        value = test.winner() if waits else test_key
+        return dg.Output(value, metadata=ab_test_metadata(test))
+
+    return _ab_test_asset
+
+
+def build_adaptive_interactions_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    project: str,
+    key_column: str,
+    prompt_column: str = "prompt",
+    completion_column: str = "completion",
+    model: str | None = None,
+    feedback_key: str | None = None,
+    feedback_column: str | None = None,
+    label_columns: Sequence[str] = (),
+    concurrency: int | None = None,
+    allow_partial: bool = False,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    resource_key: str = "adaptive",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset logging each row of a DataFrame as an Adaptive interaction (prompt → completion), with the
+    row's feedback on ``feedback_key`` from ``feedback_column`` (a number or bool) if given.
+
+    Every interaction carries the label ``dagster_row=<asset>[__<partition>]/<key>``: a re-run (or a retry
+    after a failure) looks those up first and logs only the rows not there yet, so nothing is logged twice.
+    Output: the rows' ``key`` and ``completion_id``; failed rows fail the step (listed) unless
+    ``allow_partial``.
+    """
+    if (feedback_key is None) != (feedback_column is None):
+        raise InvalidInput("Give both feedback_key and feedback_column, or neither.", field="feedback_key")
+    upstream_key = asset_key_of(upstream)
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
+        partitions_def=partitions_like(partitions_def, upstream), required_resource_keys={resource_key},
+        group_name=group_name, kinds={"adaptive", "pandas"},
+        description=description or f"The rows of {upstream_key.to_user_string()} logged as Adaptive interactions.",
+    )
+    def _interactions_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
+        where = f"asset {name!r}"
+        needed = [key_column, prompt_column, completion_column, *(c for c in [feedback_column] if c),
+                  *label_columns]
+        missing = [c for c in needed if c not in rows.columns]
+        if missing:
+            raise InvalidInput(f"{where}: columns {missing} are missing (found {list(rows.columns)[:20]}).",
+                               field=missing[0])
+        keys = [str(k) for k in rows[key_column]]
+        if len(set(keys)) != len(keys):
+            raise InvalidInput(f"{where}: {key_column!r} has duplicate keys; each row needs its own.",
+                               field=key_column)
+        scope = remote_name(name, partition_key_of(context))
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        items = []
+        for key, (_, row) in zip(keys, rows.iterrows(), strict=True):
+            labels = {ROW_LABEL: f"{scope}/{key}", **{c: str(row[c]) for c in label_columns}}
+            feedbacks = None
+            if feedback_key is not None and feedback_column is not None and pd.notna(row[feedback_column]):
+                value = row[feedback_column]
+                feedbacks = [{"metric": feedback_key, "value": bool(value) if isinstance(value, bool) else value}]
+            items.append((key, {"messages": [{"role": "user", "content": str(row[prompt_column])}],
+                                "completion": str(row[completion_column]), "labels": labels,
+                                "feedbacks": feedbacks}))
+        with adaptive.get_client() as client:
+            logged = _logged_rows(client, project, [f"{scope}/{k}" for k in keys])
+            existing = {k: logged[f"{scope}/{k}"] for k in keys if f"{scope}/{k}" in logged}
+            if existing:
+                context.log.info(f"{where}: {len(existing)} rows already logged by an earlier run; skipping them")
+
+            def log_row(key: str, item: Mapping[str, Any]) -> str:
+                created = client.create_interaction(project, item["messages"], item["completion"], model=model,
+                                                    feedbacks=item["feedbacks"], labels=item["labels"])
+                return created.completion_id
+
+            def progress(p: BulkProgress) -> None:
+                context.log.info(f"{where}: {p.done}/{p.total} interactions logged, {p.failed} failed")
+
+            result = run_bulk(items, log_row, concurrency=concurrency or adaptive.max_concurrency,
+                              existing=existing, on_progress=progress)
+        frame = pd.DataFrame({"key": keys, "completion_id": [result.succeeded.get(k) for k in keys],
+                              "error": [f"{f.error_type}: {f.message}" if (f := result.failures.get(k)) else None
+                                        for k in keys]})
+        if result.failures and not allow_partial:
+            listed = ", ".join(list(result.failures)[:20])
+            raise dg.Failure(description=f"{where}: {len(result.failures)} of {len(keys)} rows were not logged "
+                                         f"(e.g. {listed}); re-run to log only those.",
+                             metadata={"failed_count": len(result.failures)})
+        return dg.Output(frame, metadata={"dagster/row_count": len(frame), "adaptive/logged": len(result.created),
+                                          "adaptive/already_logged": len(result.skipped),
+                                          "adaptive/failed": len(result.failures)})
+
+    return _interactions_asset
+
+
+def _logged_rows(client: AdaptiveClient, project: str, row_labels: Sequence[str],
+                 chunk: int = 100) -> dict[str, str]:
+    """``{row label: completion id}`` of the interactions already logged with these ``dagster_row`` labels."""
+    found: dict[str, str] = {}
+    for start in range(0, len(row_labels), chunk):
+        part = list(row_labels[start:start + chunk])
+        for interaction in client.list_interactions(project, labels={ROW_LABEL: part}, first=len(part) * 2):
+            for label in interaction.labels:
+                if label.key == ROW_LABEL and label.value in part:
+                    found.setdefault(label.value, interaction.id)
+    return found

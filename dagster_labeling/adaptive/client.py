@@ -1,0 +1,511 @@
+"""A typed client for Adaptive ML: GraphQL (``/api/graphql``) for objects, REST (``/api/v1``) for chat and feedback.
+
+Operations carry the official SDK's operation names and variables (``adaptive-sdk`` 0.14.2, see
+shared/api/adaptive.md); their query documents select the fields our models read. Errors are typed: a
+GraphQL answer with ``errors`` raises :class:`AdaptiveGraphQLError` (``AdaptiveNotFound`` for
+``EntityNotFound``), never returns a partial result.
+
+>>> client = AdaptiveClient("sk-adaptive-123", base_url="https://adaptive.example.com/")
+>>> client.base_url, "sk-adaptive-123" in repr(client)
+('https://adaptive.example.com', False)
+>>> client.close()
+"""
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dagster_labeling._core import (
+    HeaderAuth,
+    HttpTransport,
+    InvalidInput,
+    JobHandle,
+    JobState,
+    JobStatus,
+    PlatformClient,
+    RetryPolicy,
+    Timeouts,
+    mask,
+)
+from dagster_labeling.adaptive.errors import AdaptiveGraphQLError, AdaptiveNotFound, adaptive_error_class
+from dagster_labeling.adaptive.models import (
+    AbTest,
+    ChatResponse,
+    ComparisonCreated,
+    Dataset,
+    FeedbackKey,
+    Interaction,
+    InteractionCreated,
+    Job,
+    Model,
+    ModelService,
+    Project,
+)
+
+PLATFORM = "Adaptive ML"
+GRAPHQL_PATH = "api/graphql"
+MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 * 1024
+"""Largest dataset the single multipart GraphQL upload takes (the SDK switches to chunked uploads above it)."""
+AB_TEST_STATES = {"WARMUP": JobState.RUNNING, "IN_PROGRESS": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
+                  "CANCELLED": JobState.CANCELED}
+JOB_STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "COMPLETED": JobState.SUCCEEDED,
+              "FAILED": JobState.FAILED, "CANCELED": JobState.CANCELED}
+FEEDBACK_KINDS = {"scalar": "SCALAR", "bool": "BOOL"}
+SCORING_TYPES = {"higher_is_better": "HIGHER_IS_BETTER", "lower_is_better": "LOWER_IS_BETTER"}
+AB_STATUS_FILTERS = ("warmup", "in_progress", "done", "cancelled")
+
+_METRIC = "id key name kind description scoringType createdAt"
+_MODEL = "id key name online error isExternal providerName isAdapter isTraining createdAt size"
+_SERVICE = f"id key name isDefault desiredOnline createdAt model {{ {_MODEL} }}"
+_PROJECT = f"id key name description createdAt metrics {{ {_METRIC} }} modelServices {{ {_SERVICE} }}"
+_AB_TEST = (f"id key status beginDate endDate scoreType trafficSplit scores hasEnoughScores metric {{ {_METRIC} }} "
+            "project { id key name } models { id key name }")
+_AB_REPORT = ("report { pValue variants { variant { id key name } interval { start middle end } scores "
+              "comparisons { scores wins losses tiesGood tiesBad variant { id key name } } } }")
+_DATASET = "id key name createdAt kind records downloadUrl"
+_JOB = ("id name status createdAt startedAt endedAt progress error kind artifacts { id name kind status "
+        "byproducts { __typename ... on EvaluationByproducts { evalResults { mean min max count "
+        "modelService { key name } metric { key name } } } } }")
+_COMPLETION = (f"id chatMessages {{ role content }} completion source model {{ id key name }} "
+               f"directScores {{ id value details createdAt metric {{ {_METRIC} }} }} labels {{ key value }} "
+               "createdAt")
+
+OPERATIONS: dict[str, str] = {
+    "CreateProject": (f"mutation CreateProject($input: ProjectCreate!) "
+                      f"{{ createProject(input: $input) {{ {_PROJECT} }} }}"),
+    "DescribeProject": f"query DescribeProject($input: IdOrKey!) {{ project(idOrKey: $input) {{ {_PROJECT} }} }}",
+    "ListProjects": f"query ListProjects {{ projects {{ {_PROJECT} }} }}",
+    "CreateMetric": (f"mutation CreateMetric($project: IdOrKey!, $input: MetricCreate!) "
+                     f"{{ createMetric(project: $project, input: $input) {{ {_METRIC} }} }}"),
+    "DescribeMetric": (f"query DescribeMetric($metric: IdOrKey!, $project: IdOrKey!) "
+                       f"{{ metric(metricIdOrKey: $metric, projectIdOrKey: $project) {{ {_METRIC} }} }}"),
+    "ListMetrics": f"query ListMetrics {{ metrics {{ {_METRIC} }} }}",
+    "AddDirectScore": ("mutation AddDirectScore($completionId_0: UUID!, $metricId_0: IdOrKey!, "
+                       "$input_0: ScoreAddInput!) { addDirectScore(completionId: $completionId_0, "
+                       "metricId: $metricId_0, input: $input_0) { id } }"),
+    "CreateAbCampaign": ("mutation CreateAbCampaign($input: AbcampaignCreate!) "
+                         "{ createAbCampaign(input: $input) { id key status beginDate } }"),
+    "DescribeAbCampaign": (f"query DescribeAbCampaign($input: IdOrKey!) "
+                           f"{{ abCampaign(idOrKey: $input) {{ {_AB_TEST} {_AB_REPORT} }} }}"),
+    "ListAbCampaigns": (f"query ListAbCampaigns($input: AbCampaignFilter!) "
+                        f"{{ abCampaigns(filter: $input) {{ {_AB_TEST} }} }}"),
+    "CancelABCampaign": "mutation CancelABCampaign($input: IdOrKey!) { cancelAbCampaign(input: $input) }",
+    "ListModels": f"query ListModels($filter: ModelFilter!) {{ models(filter: $filter) {{ {_MODEL} }} }}",
+    "DescribeModel": f"query DescribeModel($input: IdOrKey!) {{ model(idOrKey: $input) {{ {_MODEL} }} }}",
+    "AddModelsToProject": ("mutation AddModelsToProject($input: AddModelsToProjectInput!) "
+                           "{ addModelsToProject(input: $input) { success failures { model reason } } }"),
+    "DeployModel": (f"mutation DeployModel($input: DeployModelInput!) "
+                    f"{{ deployModel(input: $input) {{ modelService {{ {_SERVICE} }} warnings }} }}"),
+    "UpdateModel": (f"mutation UpdateModel($input: UpdateModelService!) "
+                    f"{{ updateModelService(input: $input) {{ {_SERVICE} }} }}"),
+    "RemoveModelFromProject": ("mutation RemoveModelFromProject($input: RemoveModelFromProjectInput!) "
+                               "{ removeModelFromProject(input: $input) }"),
+    "LoadDataset": (f"mutation LoadDataset($input: DatasetCreate!, $file: Upload!) "
+                    f"{{ createDataset(input: $input, file: $file) {{ {_DATASET} }} }}"),
+    "ListDatasets": f"query ListDatasets($input: IdOrKey!) {{ datasets(project: $input) {{ {_DATASET} }} }}",
+    "DescribeDataset": (f"query DescribeDataset($input: IdOrKey!, $project: IdOrKey!) "
+                        f"{{ dataset(idOrKey: $input, project: $project) {{ {_DATASET} }} }}"),
+    "DeleteDataset": ("mutation DeleteDataset($idOrKey: IdOrKey!, $project: IdOrKey!) "
+                      "{ deleteDataset(idOrKey: $idOrKey, project: $project) }"),
+    "CreateJob": f"mutation CreateJob($input: JobInput!) {{ createJob(input: $input) {{ {_JOB} }} }}",
+    "DescribeJob": f"query DescribeJob($id: UUID!) {{ job(id: $id) {{ {_JOB} }} }}",
+    "CancelJob": f"mutation CancelJob($jobId: UUID!) {{ cancelJob(id: $jobId) {{ {_JOB} }} }}",
+    "ListInteractions": (f"query ListInteractions($filter: ListCompletionsFilterInput!, $page: CursorPageInput!, "
+                         f"$order: [OrderPair!]) {{ completions(filter: $filter, page: $page, order: $order) "
+                         f"{{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {_COMPLETION} }} }} }}"),
+    "DescribeInteraction": (f"query DescribeInteraction($project: IdOrKey!, $id: UUID!) "
+                            f"{{ completion(project: $project, id: $id) {{ {_COMPLETION} }} }}"),
+}
+
+
+def _key(value: str, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} must be a non-empty key or id, got {value!r}.", field=field)
+    return value
+
+
+def _messages(messages: Sequence[Mapping[str, Any]], field: str = "messages") -> list[dict[str, Any]]:
+    if not messages:
+        raise InvalidInput(f"{field} is empty: give at least one {{'role': ..., 'content': ...}} message.",
+                           field=field)
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or not message.get("role") or "content" not in message:
+            raise InvalidInput(f"{field}[{i}] must be a mapping with 'role' and 'content', got {message!r}.",
+                               field=field)
+        out.append({"content": message["content"], "role": message["role"]})
+    return out
+
+
+class AdaptiveAbTestHandle(JobHandle):
+    """An A/B test as a job: RUNNING while WARMUP/IN_PROGRESS, SUCCEEDED when DONE, CANCELED when cancelled."""
+
+    def __init__(self, client: "AdaptiveClient", key: str) -> None:
+        super().__init__(key)
+        self.client = client
+        self.ab_test: AbTest | None = None
+
+    def fetch_status(self) -> JobStatus:
+        self.ab_test = self.client.get_ab_test(self.id)
+        state = JobState.from_vendor(self.ab_test.status, AB_TEST_STATES)
+        return JobStatus(state=state, raw_status=self.ab_test.status, done=self.ab_test.scores,
+                         details={"winner": self.ab_test.winner(), "has_enough_scores": self.ab_test.has_enough_scores})
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_ab_test(self.id)
+
+
+class AdaptiveJobHandle(JobHandle):
+    """A recipe job (training, evaluation): progress from the job's ``progress`` (0 to 1)."""
+
+    def __init__(self, client: "AdaptiveClient", job_id: str) -> None:
+        super().__init__(job_id)
+        self.client = client
+        self.job: Job | None = None
+
+    def fetch_status(self) -> JobStatus:
+        self.job = self.client.get_job(self.id)
+        state = JobState.from_vendor(self.job.status, JOB_STATES)
+        progress = self.job.progress
+        return JobStatus(state=state, raw_status=self.job.status, reason=self.job.error,
+                         done=None if progress is None else int(round(progress * 100)),
+                         total=None if progress is None else 100)
+
+    def cancel_remote(self) -> None:
+        self.client.cancel_job(self.id)
+
+
+class AdaptiveClient(PlatformClient):
+    """Typed client for Adaptive ML. Use as a context manager, or call :meth:`close`.
+
+    ``base_url`` is your deployment's address (the SDK's ``base_url``); the key goes as a Bearer token.
+    """
+
+    def __init__(self, api_key: str, *, base_url: str, timeouts: Timeouts | None = None,
+                 retry: RetryPolicy | None = None, max_concurrency: int = 16,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if not api_key:
+            raise InvalidInput("Adaptive api_key is empty. Set it from the environment, e.g. "
+                               "AdaptiveResource(api_key=dg.EnvVar('ADAPTIVE_API_KEY')).", field="api_key")
+        self._api_key = api_key
+        self.max_concurrency = max_concurrency
+        self._http = HttpTransport(platform=PLATFORM, base_url=base_url,
+                                   auth=HeaderAuth({"Authorization": f"Bearer {api_key}"}), secrets=[api_key],
+                                   timeouts=timeouts, retry=retry, max_connections=max_concurrency,
+                                   error_class_for=adaptive_error_class, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"AdaptiveClient(base_url={self.base_url!r}, api_key={mask(self._api_key)})"
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def graphql(self, operation: str, variables: Mapping[str, Any] | None = None, *,
+                mutation: bool | None = None) -> Any:
+        """Run one of :data:`OPERATIONS` and return its ``data``; GraphQL ``errors`` raise typed errors.
+
+        Queries are retried on 5xx and network errors; mutations only on 429 and never-sent errors.
+        """
+        document = OPERATIONS[operation]
+        is_mutation = document.startswith("mutation") if mutation is None else mutation
+        response = self._http.request("POST", GRAPHQL_PATH, json_body={
+            "query": document, "operationName": operation, "variables": dict(variables or {})},
+            idempotent=not is_mutation)
+        return self._graphql_data(operation, response)
+
+    def _graphql_data(self, operation: str, response: httpx.Response) -> Any:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
+            raise AdaptiveGraphQLError(f"{operation}: the answer is not a GraphQL result",
+                                       platform=PLATFORM, method="POST", path=GRAPHQL_PATH,
+                                       status_code=response.status_code, body=response.text[:500])
+        errors = payload.get("errors") or []
+        if errors:
+            message = self._http.redactor.redact(str(errors[0].get("message") if isinstance(errors[0], dict)
+                                                     else errors[0]))
+            cls = AdaptiveNotFound if "EntityNotFound" in message else AdaptiveGraphQLError
+            raise cls(f"{operation}: {message}", platform=PLATFORM, method="POST", path=GRAPHQL_PATH,
+                      status_code=response.status_code, body=self._http.redactor.redact_value(errors))
+        return payload.get("data") or {}
+
+    def _rest(self, path: str, body: Mapping[str, Any], *, idempotent: bool = False) -> Any:
+        return self._http.request("POST", f"api/v1/{path}", json_body=dict(body), idempotent=idempotent).json()
+
+    @staticmethod
+    def _present(root: str, data: Mapping[str, Any], what: str) -> Any:
+        value = data.get(root)
+        if value is None:
+            raise AdaptiveNotFound(f"No {what}.", platform=PLATFORM, method="POST", path=GRAPHQL_PATH,
+                                   status_code=200)
+        return value
+
+    # -- projects -----------------------------------------------------------------------------------
+    def create_project(self, key: str, name: str | None = None, description: str | None = None,
+                       team: str | None = None) -> Project:
+        """Create a project (the SDK's ``projects.create``; formerly "use case")."""
+        data = self.graphql("CreateProject", {"input": {
+            "name": name or _key(key, "key"), "team": team, "key": _key(key, "key"), "description": description,
+            "settings": {"defaultMetric": None}}})
+        return Project.model_validate(data["createProject"])
+
+    def get_project(self, project: str) -> Project:
+        data = self.graphql("DescribeProject", {"input": _key(project, "project")})
+        return Project.model_validate(self._present("project", data, f"project {project!r}"))
+
+    def list_projects(self) -> list[Project]:
+        return [Project.model_validate(p) for p in self.graphql("ListProjects").get("projects") or []]
+
+    # -- feedback keys (metrics) and feedback -------------------------------------------------------
+    def register_feedback_key(self, project: str, key: str, *, kind: str = "scalar",
+                              scoring_type: str = "higher_is_better", name: str | None = None,
+                              description: str | None = None) -> FeedbackKey:
+        """Create a project's feedback key; ``kind`` is ``scalar`` or ``bool``."""
+        if kind.lower() not in FEEDBACK_KINDS:
+            raise InvalidInput(f"kind must be one of {sorted(FEEDBACK_KINDS)}, got {kind!r}.", field="kind")
+        if scoring_type.lower() not in SCORING_TYPES:
+            raise InvalidInput(f"scoring_type must be one of {sorted(SCORING_TYPES)}, got {scoring_type!r}.",
+                               field="scoring_type")
+        data = self.graphql("CreateMetric", {"project": _key(project, "project"), "input": {
+            "name": name or _key(key, "key"), "key": key, "kind": FEEDBACK_KINDS[kind.lower()],
+            "scoringType": SCORING_TYPES[scoring_type.lower()], "description": description}})
+        return FeedbackKey.model_validate(data["createMetric"])
+
+    def get_feedback_key(self, project: str, key: str) -> FeedbackKey:
+        data = self.graphql("DescribeMetric", {"metric": _key(key, "feedback_key"),
+                                               "project": _key(project, "project")})
+        return FeedbackKey.model_validate(self._present("metric", data, f"feedback key {key!r} in {project!r}"))
+
+    def list_feedback_keys(self) -> list[FeedbackKey]:
+        return [FeedbackKey.model_validate(m) for m in self.graphql("ListMetrics").get("metrics") or []]
+
+    def log_metric(self, completion_id: str, feedback_key: str, value: float | bool,
+                   details: str | None = None) -> str:
+        """Score one completion on a feedback key; returns the feedback id. Not retried after sending."""
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidInput(f"value must be a finite number or a bool, got {value!r}.", field="value")
+        data = self.graphql("AddDirectScore", {"completionId_0": _key(completion_id, "completion_id"),
+                                               "metricId_0": _key(feedback_key, "feedback_key"),
+                                               "input_0": {"value": value, "details": details}})
+        return str(data["addDirectScore"]["id"])
+
+    def log_preference(self, project: str, feedback_key: str, preferred_completion: str | Mapping[str, str],
+                       other_completion: str | Mapping[str, str], *,
+                       messages: Sequence[Mapping[str, Any]] | None = None, user: str | None = None) -> str:
+        """Record that one completion was preferred over another (by id, or ``{"text", "model"}`` with
+        ``messages``); returns the comparison id."""
+        raw = not isinstance(preferred_completion, str) or not isinstance(other_completion, str)
+        if raw and not messages:
+            raise InvalidInput("Completions given as text need the messages they answer.", field="messages")
+        body: dict[str, Any] = {"metric": _key(feedback_key, "feedback_key")}
+        if messages:
+            body["messages"] = _messages(messages)
+        body.update({"preferred_completion": preferred_completion, "other_completion": other_completion,
+                     "project": _key(project, "project")})
+        if user is not None:
+            body["user_id"] = user
+        return ComparisonCreated.model_validate(self._rest("comparison", body)).comparison_id
+
+    # -- chat and interactions ----------------------------------------------------------------------
+    def chat(self, project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+             max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
+             stop: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
+             store: bool | None = None, session_id: str | None = None, user: str | None = None) -> ChatResponse:
+        """One chat completion from ``model`` (default: the project's default model)."""
+        if max_tokens is not None and max_tokens < 1:
+            raise InvalidInput(f"max_tokens must be at least 1, got {max_tokens}.", field="max_tokens")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise InvalidInput(f"temperature must be between 0 and 2, got {temperature}.", field="temperature")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise InvalidInput(f"top_p must be in (0, 1], got {top_p}.", field="top_p")
+        body: dict[str, Any] = {"stop": list(stop) if stop else None, "max_tokens": max_tokens,
+                                "temperature": temperature, "top_p": top_p, "messages": _messages(messages),
+                                "model": f"{_key(project, 'project')}/{model}" if model else project,
+                                "stream_options": {}, "session_id": session_id, "user": user,
+                                "labels": dict(labels) if labels else None, "store": store}
+        return ChatResponse.model_validate(self._rest("chat/completions",
+                                                      {k: v for k, v in body.items() if v is not None}))
+
+    def create_interaction(self, project: str, messages: Sequence[Mapping[str, Any]], completion: str, *,
+                           model: str | None = None, feedbacks: Sequence[Mapping[str, Any]] | None = None,
+                           user: str | None = None, session_id: str | None = None,
+                           labels: Mapping[str, str] | None = None,
+                           created_at: str | None = None) -> InteractionCreated:
+        """Store a completion made elsewhere (with optional feedback ``[{"metric", "value", "details"}]``)."""
+        if not isinstance(completion, str) or not completion:
+            raise InvalidInput("completion must be non-empty text.", field="completion")
+        body: dict[str, Any] = {"model_service": model, "project": _key(project, "project"),
+                                "messages": _messages(messages), "completion": completion,
+                                "feedbacks": [dict(f) for f in feedbacks] if feedbacks else None, "user": user,
+                                "session_id": session_id, "created_at": created_at,
+                                "labels": dict(labels) if labels else None}
+        return InteractionCreated.model_validate(self._rest("interactions",
+                                                            {k: v for k, v in body.items() if v is not None}))
+
+    def list_interactions(self, project: str, *, models: Sequence[str] | None = None,
+                          labels: Mapping[str, Sequence[str]] | None = None, first: int = 100) -> list[Interaction]:
+        """The project's latest interactions (newest first), optionally of some models or label values."""
+        if first < 1:
+            raise InvalidInput(f"first must be at least 1, got {first}.", field="first")
+        conditions: list[dict[str, Any]] = []
+        if models:
+            conditions.append({"model": {"in": list(models)}})
+        for label_key, values in (labels or {}).items():
+            conditions.append({"label": {"key": label_key, "value": {"in": list(values)}}})
+        data = self.graphql("ListInteractions", {
+            "filter": {"project": _key(project, "project"), "advancedFilter": {"and": conditions}},
+            "page": {"first": first}, "order": [{"field": "created_at", "order": "DESC"}]})
+        return [Interaction.model_validate(n) for n in (data.get("completions") or {}).get("nodes") or []]
+
+    def get_interaction(self, project: str, completion_id: str) -> Interaction:
+        data = self.graphql("DescribeInteraction", {"project": _key(project, "project"),
+                                                    "id": _key(completion_id, "completion_id")})
+        return Interaction.model_validate(self._present("completion", data, f"interaction {completion_id!r}"))
+
+    # -- A/B tests ----------------------------------------------------------------------------------
+    def create_ab_test(self, project: str, key: str, feedback_key: str, models: Sequence[str], *,
+                       traffic_split: float = 1.0, feedback_type: str = "metric",
+                       auto_deploy: bool = False) -> AdaptiveAbTestHandle:
+        """Start an A/B test of ``models`` (attached to the project) on a feedback key; returns a handle
+        (``.wait()``, ``.cancel()``). With ``auto_deploy`` the winner becomes the project's default model."""
+        if feedback_type not in ("metric", "preference"):
+            raise InvalidInput(f"feedback_type must be 'metric' or 'preference', got {feedback_type!r}.",
+                               field="feedback_type")
+        if len(set(models)) < 2:
+            raise InvalidInput(f"An A/B test needs at least two distinct models, got {list(models)}.",
+                               field="models")
+        if not 0 < traffic_split <= 1:
+            raise InvalidInput(f"traffic_split is the share of traffic in (0, 1], got {traffic_split}.",
+                               field="traffic_split")
+        self.graphql("CreateAbCampaign", {"input": {
+            "key": _key(key, "key"), "metric": _key(feedback_key, "feedback_key"), "project": _key(project, "project"),
+            "modelServices": list(models), "autoDeploy": auto_deploy, "trafficSplit": traffic_split,
+            "scoreType": "DIRECT" if feedback_type == "metric" else "COMPARISON"}})
+        return AdaptiveAbTestHandle(self, key)
+
+    def ab_test(self, key: str) -> AdaptiveAbTestHandle:
+        """A handle on an existing A/B test (e.g. from a sensor), without creating anything."""
+        return AdaptiveAbTestHandle(self, _key(key, "key"))
+
+    def get_ab_test(self, key: str) -> AbTest:
+        data = self.graphql("DescribeAbCampaign", {"input": _key(key, "key")})
+        return AbTest.model_validate(self._present("abCampaign", data, f"A/B test {key!r}"))
+
+    def list_ab_tests(self, project: str, *, active: bool | None = None, status: str | None = None) -> list[AbTest]:
+        if status is not None and status.lower() not in AB_STATUS_FILTERS:
+            raise InvalidInput(f"status must be one of {list(AB_STATUS_FILTERS)}, got {status!r}.", field="status")
+        data = self.graphql("ListAbCampaigns", {"input": {
+            "active": active, "status": status.upper() if status else None, "project": _key(project, "project")}})
+        return [AbTest.model_validate(t) for t in data.get("abCampaigns") or []]
+
+    def cancel_ab_test(self, key: str) -> str:
+        return str(self.graphql("CancelABCampaign", {"input": _key(key, "key")}).get("cancelAbCampaign"))
+
+    # -- models -------------------------------------------------------------------------------------
+    def list_models(self) -> list[Model]:
+        return [Model.model_validate(m) for m in self.graphql("ListModels", {"filter": {}}).get("models") or []]
+
+    def get_model(self, model: str) -> Model:
+        data = self.graphql("DescribeModel", {"input": _key(model, "model")})
+        return Model.model_validate(self._present("model", data, f"model {model!r}"))
+
+    def attach_model(self, project: str, model: str, *, wait: bool = False, make_default: bool = False,
+                     placement: Mapping[str, Any] | None = None) -> ModelService:
+        """Add a model to a project and deploy it (and make it the default), as the SDK's ``models.attach``."""
+        project, model = _key(project, "project"), _key(model, "model")
+        added = self.graphql("AddModelsToProject", {"input": {"project": project, "models": [model]}})
+        failures = (added.get("addModelsToProject") or {}).get("failures") or []
+        if failures:
+            raise AdaptiveGraphQLError(f"AddModelsToProject: {failures[0].get('reason')}", platform=PLATFORM,
+                                       method="POST", path=GRAPHQL_PATH, status_code=200, body=failures)
+        deployed = self.graphql("DeployModel", {"input": {"project": project, "model": model, "placement": placement,
+                                                          "wait": wait, "speculativeDecoding": None}})
+        service = ModelService.model_validate(deployed["deployModel"]["modelService"])
+        if make_default:
+            service = self.update_model(project, model, is_default=True)
+        return service
+
+    def update_model(self, project: str, model: str, *, is_default: bool | None = None,
+                     desired_online: bool | None = None) -> ModelService:
+        data = self.graphql("UpdateModel", {"input": {
+            "project": _key(project, "project"), "modelService": _key(model, "model"), "isDefault": is_default,
+            "desiredOnline": desired_online, "placement": None, "speculativeDecoding": None}})
+        return ModelService.model_validate(data["updateModelService"])
+
+    def detach_model(self, project: str, model: str) -> bool:
+        data = self.graphql("RemoveModelFromProject", {"input": {"project": _key(project, "project"),
+                                                                 "model": _key(model, "model")}})
+        return bool(data.get("removeModelFromProject"))
+
+    # -- datasets -----------------------------------------------------------------------------------
+    def upload_dataset(self, project: str, key: str, source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+                       *, name: str | None = None) -> Dataset:
+        """Upload a JSONL dataset (a file, or rows such as ``{"messages": [...], "completion": "..."}``).
+
+        Sent as one GraphQL multipart request, which takes files up to 5 MiB.
+        """
+        project, key = _key(project, "project"), _key(key, "key")
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.is_file():
+                raise InvalidInput(f"No dataset file at {path}.", field="source")
+            content, filename = path.read_bytes() if path.stat().st_size <= MAX_SINGLE_UPLOAD_BYTES else b"", path.stem
+            if not content:
+                raise InvalidInput(f"{path} is empty or larger than 5 MiB; split it (the chunked upload of larger "
+                                   "files is not supported by this client yet).", field="source")
+        else:
+            lines = [json.dumps(dict(row)) for row in source]
+            if not lines:
+                raise InvalidInput("The dataset has no rows.", field="source")
+            content, filename = ("\n".join(lines) + "\n").encode(), key
+            if len(content) > MAX_SINGLE_UPLOAD_BYTES:
+                raise InvalidInput("The dataset is larger than 5 MiB; upload it in parts (several datasets).",
+                                   field="source")
+        operations = {"query": OPERATIONS["LoadDataset"], "operationName": "LoadDataset",
+                      "variables": {"input": {"project": project, "name": name or key, "key": key}, "file": None}}
+        response = self._http.request("POST", GRAPHQL_PATH, files=[
+            ("operations", (None, json.dumps(operations).encode())),
+            ("map", (None, json.dumps({"0": ["variables.file"]}).encode())),
+            ("0", (filename, content, "application/jsonl"))])
+        return Dataset.model_validate(self._graphql_data("LoadDataset", response)["createDataset"])
+
+    def list_datasets(self, project: str) -> list[Dataset]:
+        data = self.graphql("ListDatasets", {"input": _key(project, "project")})
+        return [Dataset.model_validate(d) for d in data.get("datasets") or []]
+
+    def get_dataset(self, project: str, key: str) -> Dataset:
+        data = self.graphql("DescribeDataset", {"input": _key(key, "key"), "project": _key(project, "project")})
+        return Dataset.model_validate(self._present("dataset", data, f"dataset {key!r} in {project!r}"))
+
+    def delete_dataset(self, project: str, key: str) -> bool:
+        data = self.graphql("DeleteDataset", {"idOrKey": _key(key, "key"), "project": _key(project, "project")})
+        return bool(data.get("deleteDataset"))
+
+    # -- jobs (training, evaluation recipes) --------------------------------------------------------
+    def run_job(self, project: str, recipe: str, *, args: Mapping[str, Any] | None = None, name: str | None = None,
+                num_gpus: int = 1, compute_pool: str | None = None) -> AdaptiveJobHandle:
+        """Start a recipe job (training or evaluation); returns a handle (``.wait()``, ``.cancel()``)."""
+        if num_gpus < 1:
+            raise InvalidInput(f"num_gpus must be at least 1, got {num_gpus}.", field="num_gpus")
+        data = self.graphql("CreateJob", {"input": {
+            "recipe": _key(recipe, "recipe"), "project": _key(project, "project"), "args": dict(args or {}),
+            "name": name, "computePool": compute_pool, "numGpus": num_gpus}})
+        return AdaptiveJobHandle(self, str(data["createJob"]["id"]))
+
+    def job(self, job_id: str) -> AdaptiveJobHandle:
+        """A handle on an existing job, without starting anything."""
+        return AdaptiveJobHandle(self, _key(job_id, "job_id"))
+
+    def get_job(self, job_id: str) -> Job:
+        data = self.graphql("DescribeJob", {"id": _key(job_id, "job_id")})
+        return Job.model_validate(self._present("job", data, f"job {job_id!r}"))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return Job.model_validate(self.graphql("CancelJob", {"jobId": _key(job_id, "job_id")})["cancelJob"])

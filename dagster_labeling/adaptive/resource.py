@@ -1,0 +1,26 @@
+"""``AdaptiveResource``: Adaptive ML as a Dagster configurable resource."""
+
+from pydantic import Field
+
+from dagster_labeling._dagster.config import PlatformResource
+from dagster_labeling.adaptive.client import AdaptiveClient
+
+
+class AdaptiveResource(PlatformResource):
+    """Adaptive ML credentials and client settings.
+
+    >>> import dagster as dg
+    >>> adaptive = AdaptiveResource(api_key=dg.EnvVar("ADAPTIVE_API_KEY"), base_url="https://adaptive.example.com")
+    >>> "api_key" in repr(adaptive)
+    False
+    """
+
+    api_key: str = Field(
+        repr=False, description="Adaptive API key. Set it with dg.EnvVar('ADAPTIVE_API_KEY'); it is never logged.")
+    base_url: str = Field(
+        description="Your Adaptive deployment's address (the SDK's base_url). For the emulator: <server>/adaptive.")
+
+    def get_client(self) -> AdaptiveClient:
+        """A new :class:`AdaptiveClient`; close it (or use ``with``) when done."""
+        return AdaptiveClient(self.api_key, base_url=self.base_url, timeouts=self.timeouts.to_timeouts(),
+                              retry=self.retry.to_policy(), max_concurrency=self.max_concurrency)

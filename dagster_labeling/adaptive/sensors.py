@@ -1,0 +1,102 @@
+"""A sensor reporting Adaptive ML A/B tests that finished (status DONE), with their winner."""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from dagster_labeling._dagster.naming import partition_of
+from dagster_labeling.adaptive.assets import AB_TEST_KEY_META, AB_TEST_STATUS_META, WINNER_META, ab_test_metadata
+from dagster_labeling.adaptive.resource import AdaptiveResource
+
+AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
+MAX_KEYS_IN_CURSOR = 1000
+
+
+def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, limit: int = 200) -> set[str]:
+    """A/B test keys that a run of ``asset`` already waited for (materialized with status DONE)."""
+    if asset is None:
+        return set()
+    done = set()
+    for record in instance.fetch_materializations(asset.key, limit=limit).records:
+        mat = record.event_log_entry.asset_materialization
+        meta = mat.metadata if mat else {}
+        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == "DONE":
+            done.add(str(getattr(meta.get(AB_TEST_KEY_META), "value", "")))
+    return done
+
+
+def build_adaptive_ab_test_sensor(
+    *,
+    name: str,
+    project: str,
+    ab_test_asset: dg.AssetsDefinition | None = None,
+    asset_key: dg.AssetKey | str | Sequence[str] | None = None,
+    target: Any = None,
+    job: Any = None,
+    report_existing: bool = False,
+    max_tests_per_tick: int = 10,
+    resource_key: str = "adaptive",
+    minimum_interval_seconds: int = 300,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor reporting the A/B tests of ``project`` that reached DONE, each once.
+
+    For each (at most ``max_tests_per_tick`` per tick) it emits a materialization of ``asset_key`` (default:
+    ``ab_test_asset``'s key; for a test that asset started, in the test's partition) with the winner, p-value
+    and per-model estimates, and/or a ``RunRequest`` for ``target``/``job`` (``run_key=<sensor>:<test>``,
+    tags with the test and the winner). Tests a run of ``ab_test_asset`` already waited for are skipped. On
+    the first tick, tests already done are only recorded unless ``report_existing``.
+
+    >>> build_adaptive_ab_test_sensor(name="ab_done", project="support", asset_key="support_ab_test").name
+    'ab_done'
+    """
+    if max_tests_per_tick < 1:
+        raise ValueError("max_tests_per_tick must be at least 1")
+    key = dg.AssetKey.from_coercible(asset_key) if asset_key is not None else (
+        ab_test_asset.key if ab_test_asset is not None else None)
+    if key is None and target is None and job is None:
+        raise ValueError("give ab_test_asset or asset_key (to record materializations) and/or target/job")
+    partitioned = ab_test_asset is not None and ab_test_asset.partitions_def is not None
+    base = ab_test_asset.key.path[-1] if ab_test_asset is not None else None
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key},
+               description=f"Reports finished Adaptive A/B tests of project {project}.")
+    def _ab_test_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
+        state = json.loads(context.cursor) if context.cursor else {}
+        first_tick = not state
+        reported: list[str] = state.get("reported", [])
+        seen = set(reported)
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        events: list[dg.AssetMaterialization] = []
+        requests: list[dg.RunRequest] = []
+        with adaptive.get_client() as client:
+            done = [t.key for t in client.list_ab_tests(project, status="done") if t.key not in seen]
+            if first_tick and not report_existing:
+                reported.extend(done)
+                done = []
+            waited = _waited_for(context.instance, ab_test_asset) if done else set()
+            for test_key in done[:max_tests_per_tick]:
+                reported.append(test_key)
+                if test_key in waited:
+                    continue
+                test = client.get_ab_test(test_key)
+                winner = test.winner() or ""
+                partition = None
+                if partitioned and base is not None:
+                    _, partition = partition_of(base, test_key)
+                if key is not None:
+                    events.append(dg.AssetMaterialization(asset_key=key, partition=partition,
+                                                          metadata=ab_test_metadata(test)))
+                if target is not None or job is not None:
+                    requests.append(dg.RunRequest(run_key=f"{name}:{test_key}", partition_key=partition,
+                                                  tags={AB_TEST_TAG: test_key, WINNER_META: winner}))
+        cursor = json.dumps({"reported": reported[-MAX_KEYS_IN_CURSOR:]})
+        if not events and not requests:
+            context.update_cursor(cursor)
+            return dg.SkipReason("No newly finished A/B tests.")
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+
+    return _ab_test_sensor
