@@ -21,6 +21,7 @@ In pytest: ``pytest_plugins = ["dagster_labeling.testing.pytest_plugin"]`` gives
 New platforms subclass :class:`PlatformEmulator` and call :func:`register_platform`.
 """
 
+from dagster_labeling.testing.adaptive import AdaptiveEmulator  # registers "adaptive"
 from dagster_labeling.testing.argilla import ArgillaEmulator  # registers "argilla"
 from dagster_labeling.testing.base import (
     DEFAULT_API_KEY,
@@ -44,6 +45,7 @@ from dagster_labeling.testing.server import EmulatorServer
 from dagster_labeling.testing.serving import ThreadedServer, serve_in_thread
 
 __all__ = [
+    "AdaptiveEmulator",
     "ArgillaEmulator",
     "DEFAULT_API_KEY",
     "FAULT_KINDS",

@@ -5,6 +5,7 @@
 * ``llm_engine_emulator``: a :class:`LLMEngineEmulatorHandle` with fresh LLM Engine state and no faults.
 * ``argilla_emulator``: an :class:`ArgillaEmulatorHandle` with fresh Argilla state and no faults.
 * ``refuel_emulator``: a :class:`RefuelEmulatorHandle` with fresh Refuel state, a project and no faults.
+* ``adaptive_emulator``: an :class:`AdaptiveEmulatorHandle` with fresh Adaptive ML state, fast jobs and no faults.
 
 Each handle (:class:`EmulatorHandle`) has ``api_key``, ``state``, ``clock``, ``request_log``, ``set_faults``
 and ``fault_counters``, plus the URL the platform's SDK and client take (``base_url``, or ``api_url``).
@@ -91,6 +92,23 @@ class RefuelEmulatorHandle(EmulatorHandle):
         return self.server.platform_url("refuel")
 
 
+class AdaptiveEmulatorHandle(EmulatorHandle):
+    platform = "adaptive"
+
+    @property
+    def base_url(self) -> str:
+        """``adaptive_sdk.Adaptive(base_url=base_url, api_key=api_key)`` (GraphQL ``/api/graphql``, REST ``/api/v1``)"""
+        return self.server.platform_url("adaptive")
+
+    def ensure_project(self, key: str, models: Sequence[str] = (), default: str | None = None) -> Any:
+        """The project ``key``, created if missing, with ``models`` attached and online (see the emulator)."""
+        return self.state.ensure_project(key, tuple(models), default)
+
+    def complete_all(self) -> None:
+        """Finish every job and running A/B test now."""
+        self.state.complete_all()
+
+
 @contextmanager
 def fresh_platform(
     server: EmulatorServer, name: str, knobs: Sequence[str], overrides: Mapping[str, Any] | None = None
@@ -152,3 +170,12 @@ def refuel_emulator(emulator_server: EmulatorServer) -> Iterator[RefuelEmulatorH
         handle = RefuelEmulatorHandle(emulator_server, state)
         state.ensure_project(handle.project)
         yield handle
+
+
+@pytest.fixture
+def adaptive_emulator(emulator_server: EmulatorServer) -> Iterator[AdaptiveEmulatorHandle]:
+    """The session server's Adaptive ML emulator, reset before and after; jobs take ~0.3 s, A/B tests need 20 scores."""
+    knobs = ("job_pending_seconds", "job_run_seconds", "ab_min_scores", "fail_jobs")
+    fast = {"job_pending_seconds": 0.05, "job_run_seconds": 0.25}
+    with fresh_platform(emulator_server, "adaptive", knobs, fast) as state:
+        yield AdaptiveEmulatorHandle(emulator_server, state)
