@@ -401,8 +401,10 @@ class AdaptiveClient(PlatformClient):
     def list_ab_tests(self, project: str, *, active: bool | None = None, status: str | None = None) -> list[AbTest]:
         if status is not None and status.lower() not in AB_STATUS_FILTERS:
             raise InvalidInput(f"status must be one of {list(AB_STATUS_FILTERS)}, got {status!r}.", field="status")
-        data = self.graphql("ListAbCampaigns", {"input": {
-            "active": active, "status": status.upper() if status else None, "project": _key(project, "project")}})
+        filters: dict[str, Any] = {"active": active, "project": _key(project, "project")}
+        if status is not None:  # as the SDK: an unset status is left out, an unset ``active`` sent as null
+            filters["status"] = status.upper()
+        data = self.graphql("ListAbCampaigns", {"input": filters})
         return [AbTest.model_validate(t) for t in data.get("abCampaigns") or []]
 
     def cancel_ab_test(self, key: str) -> str:

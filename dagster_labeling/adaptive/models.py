@@ -52,7 +52,7 @@ class FeedbackKey(_Graph):
     kind: str | None = None  # SCALAR or BOOL
     description: str | None = None
     scoring_type: str | None = None  # HIGHER_IS_BETTER or LOWER_IS_BETTER
-    created_at: int | None = None
+    created_at: Any = None
 
 
 class Model(_Graph):
@@ -65,8 +65,8 @@ class Model(_Graph):
     provider_name: str | None = None
     is_adapter: bool | None = None
     is_training: bool | None = None
-    created_at: int | None = None
-    size: str | None = None
+    created_at: Any = None
+    size: int | None = None
 
 
 class ModelService(_Graph):
@@ -78,7 +78,7 @@ class ModelService(_Graph):
     model: Model | None = None
     is_default: bool = False
     desired_online: bool | None = None
-    created_at: int | None = None
+    created_at: Any = None
 
 
 class Project(_Graph):
@@ -86,7 +86,7 @@ class Project(_Graph):
     key: str
     name: str | None = None
     description: str | None = None
-    created_at: int | None = None
+    created_at: Any = None
     metrics: list[FeedbackKey] = Field(default_factory=list)
     model_services: list[ModelService] = Field(default_factory=list)
 
@@ -166,7 +166,7 @@ class Dataset(_Graph):
     id: str
     key: str
     name: str | None = None
-    created_at: int | None = None
+    created_at: Any = None
     kind: str | None = None
     records: int | None = None
     download_url: str | None = None
@@ -187,7 +187,7 @@ class Job(_Graph):
     id: str
     name: str | None = None
     status: str
-    created_at: int | None = None
+    created_at: Any = None
     started_at: int | None = None
     ended_at: int | None = None
     progress: float | None = None
@@ -212,7 +212,7 @@ class DirectScore(_Graph):
     value: float | None = None
     metric: FeedbackKey | None = None
     details: str | None = None
-    created_at: int | None = None
+    created_at: Any = None
 
 
 class Label(_Graph):
@@ -230,7 +230,7 @@ class Interaction(_Graph):
     model: Ref | None = None
     direct_scores: list[DirectScore] = Field(default_factory=list)
     labels: list[Label] = Field(default_factory=list)
-    created_at: int | None = None
+    created_at: Any = None
 
 
 # -- REST results (snake_case) -------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""AdaptiveClient against the emulator: the same operations and variables as the official SDK (compared
+request by request), real behaviour (A/B tests reach DONE with a winner, jobs progress), typed errors."""
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from adaptive_sdk import Adaptive
+
+from dagster_labeling._core import JobState, WaitOptions
+from dagster_labeling.adaptive import AdaptiveClient, AdaptiveNotFound, AdaptiveUnauthorized
+from dagster_labeling.testing.pytest_plugin import AdaptiveEmulatorHandle
+
+LLAMA, QWEN = "llama-3.1-8b-instruct", "qwen-2.5-7b"
+FAST = WaitOptions(poll_interval_seconds=0.02, timeout_seconds=20)
+
+
+@pytest.fixture
+def ours(adaptive_emulator: AdaptiveEmulatorHandle) -> Iterator[AdaptiveClient]:
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(adaptive_emulator: AdaptiveEmulatorHandle) -> Iterator[Adaptive]:
+    client = Adaptive(base_url=adaptive_emulator.base_url, api_key=adaptive_emulator.api_key)
+    yield client
+    client.close()
+
+
+def sent(emu: AdaptiveEmulatorHandle, call: Callable[[], Any]) -> list[tuple[str, str, Any]]:
+    """(method, path, operation and variables or REST body) of every request ``call`` makes."""
+    emu.request_log.clear()
+    call()
+    out = []
+    for entry in emu.request_log:
+        body = entry.json() if entry.headers.get("content-type", "").startswith("application/json") else None
+        if isinstance(body, dict) and "operationName" in body:
+            body = (body["operationName"], body.get("variables"))
+        out.append((entry.method, entry.path, body))
+    return out
+
+
+def test_wire_parity_with_the_sdk(ours: AdaptiveClient, sdk: Adaptive, adaptive_emulator: AdaptiveEmulatorHandle,
+                                  tmp_path: Path) -> None:
+    emu = adaptive_emulator
+    same = [
+        (lambda: sdk.projects.create("p1", name="P1", description="d"),
+         lambda: ours.create_project("p2", name="P1", description="d")),
+        (lambda: sdk.projects.get("p1"), lambda: ours.get_project("p1")),
+        (lambda: sdk.projects.list(), lambda: ours.list_projects()),
+        (lambda: sdk.feedback.register_key("p1", "acc", kind="bool", name="acc", description="x"),
+         lambda: ours.register_feedback_key("p1", "acc2", kind="bool", name="acc", description="x")),
+        (lambda: sdk.feedback.get_key("p1", "acc"), lambda: ours.get_feedback_key("p1", "acc")),
+        (lambda: sdk.models.list(), lambda: ours.list_models()),
+        (lambda: sdk.models.get(LLAMA), lambda: ours.get_model(LLAMA)),
+        (lambda: sdk.models.attach(LLAMA, project="p1"), lambda: ours.attach_model("p2", LLAMA)),
+        (lambda: sdk.ab_tests.list(project="p1"), lambda: ours.list_ab_tests("p1")),
+        (lambda: sdk.datasets.list(project="p1"), lambda: ours.list_datasets("p1")),
+    ]
+    for theirs, mine in same:
+        expected, got = sent(emu, theirs), sent(emu, mine)
+        normalize = {"p2": "p1", "acc2": "acc"}
+        got_text = json.dumps(got)
+        for a, b in normalize.items():
+            got_text = got_text.replace(f'"{a}"', f'"{b}"')
+        assert json.loads(got_text) == json.loads(json.dumps(expected)), (expected, got)
+
+    chat_sdk = sent(emu, lambda: sdk.chat.create(messages=[{"role": "user", "content": "Hi"}], model=LLAMA,
+                                                 project="p1", max_tokens=8, temperature=0.2))
+    chat_ours = sent(emu, lambda: ours.chat("p1", [{"role": "user", "content": "Hi"}], model=LLAMA, max_tokens=8,
+                                            temperature=0.2))
+    assert chat_ours == chat_sdk and chat_ours[0][1] == "/api/v1/chat/completions"
+
+
+def test_feedback_ab_test_to_a_winner(ours: AdaptiveClient, adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.ensure_project("support", models=[LLAMA, QWEN], default=LLAMA)
+    adaptive_emulator.state.ab_min_scores = 5
+    ours.register_feedback_key("support", "acceptance", kind="bool")
+    handle = ours.create_ab_test("support", "ab-1", "acceptance", [LLAMA, QWEN], auto_deploy=True)
+    assert handle.refresh().state is JobState.RUNNING
+    for i in range(12):  # production traffic: QWEN's answers are accepted, LLAMA's are not
+        for model, good in ((LLAMA, i % 4 == 0), (QWEN, True)):
+            answer = ours.chat("support", [{"role": "user", "content": f"question {i}"}], model=model)
+            assert answer.text and answer.completion_id
+            ours.log_metric(answer.completion_id, "acceptance", good)
+    status = handle.wait(FAST)
+    assert status.state is JobState.SUCCEEDED and status.details["winner"] == QWEN
+    test = ours.get_ab_test("ab-1")
+    assert test.status == "DONE" and test.report is not None and test.report.p_value is not None
+    assert ours.get_project("support").default_model == QWEN  # auto_deploy promoted the winner
+    assert [t.key for t in ours.list_ab_tests("support", status="done")] == ["ab-1"]
+    interactions = ours.list_interactions("support", models=[QWEN], first=50)
+    assert len(interactions) == 12 and all(i.direct_scores for i in interactions)
+
+
+def test_interactions_datasets_and_jobs(ours: AdaptiveClient, adaptive_emulator: AdaptiveEmulatorHandle,
+                                       tmp_path: Path) -> None:
+    adaptive_emulator.ensure_project("support", models=[LLAMA], default=LLAMA)
+    created = ours.create_interaction("support", [{"role": "user", "content": "Refund?"}], "Yes, within 30 days.",
+                                      model=LLAMA, labels={"dagster_row": "r1"})
+    got = ours.get_interaction("support", created.completion_id)
+    assert got.completion == "Yes, within 30 days." and {(lb.key, lb.value) for lb in got.labels} == {
+        ("dagster_row", "r1")}
+    assert [i.id for i in ours.list_interactions("support", labels={"dagster_row": ["r1", "r2"]})] == [got.id]
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}], "completion": f"a{i}"} for i in range(3)]
+    dataset = ours.upload_dataset("support", "faq", rows, name="FAQ")
+    assert dataset.records == 3 and [d.key for d in ours.list_datasets("support")] == ["faq"]
+    assert ours.delete_dataset("support", "faq") and ours.list_datasets("support") == []
+    job = ours.run_job("support", "eval-judge", args={"model": LLAMA, "dataset": "faq"}, name="eval")
+    assert job.wait(FAST).state is JobState.SUCCEEDED
+    assert job.job is not None and job.job.eval_results and job.job.eval_results[0].mean is not None
+    cancelled = ours.run_job("support", "sft", args={"model": LLAMA})
+    assert cancelled.cancel() and cancelled.refresh().state is JobState.CANCELED
+
+
+def test_typed_errors_and_no_secret(ours: AdaptiveClient, adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    with pytest.raises(AdaptiveNotFound):
+        ours.get_project("nope")
+    with pytest.raises(AdaptiveNotFound):
+        ours.register_feedback_key("nope", "k")
+    with AdaptiveClient("sk-wrong-key-123456", base_url=adaptive_emulator.base_url) as bad:
+        with pytest.raises(AdaptiveUnauthorized) as info:
+            bad.list_projects()
+    assert "sk-wrong-key-123456" not in str(info.value) and "sk-wrong-key-123456" not in repr(info.value.body)
