@@ -1,0 +1,137 @@
+"""The Dagster surface against the emulator: the A/B test asset (wait, reattach, hand-off to the sensor), the
+sensor (each finished test once, partition kept), the interactions asset (a re-run logs nothing twice)."""
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from dagster_labeling._core import InvalidInput
+from dagster_labeling.adaptive import (
+    AdaptiveClient,
+    AdaptiveResource,
+    build_adaptive_ab_test_asset,
+    build_adaptive_ab_test_sensor,
+    build_adaptive_interactions_asset,
+)
+from dagster_labeling.testing.pytest_plugin import AdaptiveEmulatorHandle
+
+LLAMA, QWEN = "llama-3.1-8b-instruct", "qwen-2.5-7b"
+FAST = {"poll_interval_seconds": 0.02, "wait_timeout_seconds": 30}
+
+
+def resource(emu: AdaptiveEmulatorHandle) -> AdaptiveResource:
+    return AdaptiveResource(api_key=emu.api_key, base_url=emu.base_url, max_concurrency=4)
+
+
+def traffic(emu: AdaptiveEmulatorHandle, n: int = 6, project: str = "support") -> None:
+    """Production traffic on both models, QWEN's answers accepted more often."""
+    with AdaptiveClient(emu.api_key, base_url=emu.base_url) as client:
+        for i in range(n):
+            for model, good in ((LLAMA, i % 3 == 0), (QWEN, True)):
+                answer = client.chat(project, [{"role": "user", "content": f"q{i}"}], model=model)
+                client.log_metric(str(answer.completion_id), "acceptance", good)
+
+
+@pytest.fixture
+def project(adaptive_emulator: AdaptiveEmulatorHandle) -> str:
+    adaptive_emulator.ensure_project("support", models=[LLAMA, QWEN], default=LLAMA)
+    adaptive_emulator.state.ab_min_scores = 5
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        client.register_feedback_key("support", "acceptance", kind="bool")
+    return "support"
+
+
+def test_ab_test_asset_waits_for_the_winner_and_reattaches(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                           project: str) -> None:
+    ab = build_adaptive_ab_test_asset(name="support_ab_test", project=project, feedback_key="acceptance",
+                                      models=[LLAMA, QWEN], auto_deploy=True)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def materialize(config: dict[str, Any]) -> dg.ExecuteInProcessResult:
+        return dg.materialize([ab], instance=instance, resources={"adaptive": resource(adaptive_emulator)},
+                              run_config={"ops": {"support_ab_test": {"config": config}}})
+
+    handed = materialize({"wait_for_completion": False})
+    assert handed.output_for_node("support_ab_test") == "support_ab_test"
+    assert handed.asset_materializations_for_node("support_ab_test")[0].metadata["adaptive/status"].value in (
+        "WARMUP", "IN_PROGRESS")
+    traffic(adaptive_emulator)
+    waited = materialize(FAST)  # the same test: reattached, not created twice
+    assert waited.output_for_node("support_ab_test") == QWEN
+    meta = waited.asset_materializations_for_node("support_ab_test")[0].metadata
+    assert meta["adaptive/status"].value == "DONE" and meta["adaptive/winner"].value == QWEN
+    assert isinstance(meta["adaptive/p_value"].value, float)
+    assert {r["model"] for r in (dict(rec.data) for rec in meta["adaptive/variants"].value.records)} == {LLAMA, QWEN}
+    assert len(adaptive_emulator.state.ab_campaigns) == 1
+
+
+def test_sensor_reports_each_finished_test_once_in_its_partition(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                                 project: str) -> None:
+    weeks = dg.StaticPartitionsDefinition(["w1", "w2"])
+    ab = build_adaptive_ab_test_asset(name="weekly_ab", project=project, feedback_key="acceptance",
+                                      models=[LLAMA, QWEN], partitions_def=weeks, wait_for_completion=False)
+    sensor = build_adaptive_ab_test_sensor(name="ab_done", project=project, ab_test_asset=ab, target=[ab])
+    instance = dg.DagsterInstance.ephemeral()
+    res = resource(adaptive_emulator)
+
+    def tick(cursor: str | None) -> tuple[Any, str | None]:
+        with dg.build_sensor_context(cursor=cursor, instance=instance, resources={"adaptive": res}) as ctx:
+            result = sensor(ctx)
+            return result, result.cursor if isinstance(result, dg.SensorResult) else ctx.cursor
+
+    first, cursor = tick(None)
+    assert isinstance(first, dg.SkipReason)
+    dg.materialize([ab], instance=instance, partition_key="w2", resources={"adaptive": res})
+    assert adaptive_emulator.state.ab_campaigns  # weekly_ab__w2 started, handed off
+    quiet, cursor = tick(cursor)
+    assert isinstance(quiet, dg.SkipReason)
+    adaptive_emulator.complete_all()
+    done, cursor = tick(cursor)
+    assert isinstance(done, dg.SensorResult)
+    [event] = done.asset_events
+    assert event.asset_key == ab.key and event.partition == "w2"
+    assert event.metadata["adaptive/ab_test"].value == "weekly_ab__w2"
+    assert event.metadata["adaptive/status"].value == "DONE"
+    [request] = done.run_requests or []
+    assert request.run_key == "ab_done:weekly_ab__w2" and request.partition_key == "w2"
+    again, cursor = tick(cursor)
+    assert isinstance(again, dg.SkipReason)
+
+
+def test_interactions_asset_logs_each_row_once(adaptive_emulator: AdaptiveEmulatorHandle, project: str) -> None:
+    @dg.asset(name="reviewed")
+    def reviewed() -> pd.DataFrame:
+        return pd.DataFrame({"id": ["r1", "r2", "r3"], "text": ["Great phone", "Broke in a day", "Fine"],
+                             "label": ["positive", "negative", "neutral"], "accepted": [True, False, True]})
+
+    logged = build_adaptive_interactions_asset(
+        name="reviewed_interactions", upstream=reviewed, project=project, key_column="id", prompt_column="text",
+        completion_column="label", model=LLAMA, feedback_key="acceptance", feedback_column="accepted")
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"adaptive": resource(adaptive_emulator)}
+    first = dg.materialize([reviewed, logged], instance=instance, resources=resources)
+    frame = first.output_for_node("reviewed_interactions")
+    assert list(frame["key"]) == ["r1", "r2", "r3"] and frame["completion_id"].notna().all()
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        stored = client.list_interactions(project, first=50)
+        assert sorted(i.completion or "" for i in stored) == ["negative", "neutral", "positive"]
+        scores = {i.completion: [s.value for s in i.direct_scores] for i in stored}
+        assert scores == {"positive": [1.0], "negative": [0.0], "neutral": [1.0]}
+    second = dg.materialize([reviewed, logged], instance=instance, resources=resources)  # a re-run
+    meta = second.asset_materializations_for_node("reviewed_interactions")[0].metadata
+    assert meta["adaptive/already_logged"].value == 3 and meta["adaptive/logged"].value == 0
+    assert list(second.output_for_node("reviewed_interactions")["completion_id"]) == list(frame["completion_id"])
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        assert len(client.list_interactions(project, first=50)) == 3
+
+
+def test_factories_refuse_bad_input() -> None:
+    with pytest.raises(InvalidInput) as info:
+        build_adaptive_ab_test_asset(name="x", project="p", feedback_key="k", models=["a", "a"])
+    assert info.value.field == "models"
+    with pytest.raises(InvalidInput) as info:
+        build_adaptive_interactions_asset(name="x", upstream="u", project="p", key_column="id", feedback_key="k")
+    assert info.value.field == "feedback_key"
+
