@@ -18,10 +18,18 @@ A model tuned on the human labels on Scale LLM Engine:
 ``sentiment_training_file`` (uploaded CSV) → ``sentiment_model`` (a fine-tune, with its loss as metadata and
 an eval-loss check); the ``llm_engine_fine_tune_done`` sensor covers fine-tunes launched without waiting.
 
+The review assistant on Adaptive ML, tuned by feedback and A/B tested:
+``adaptive_review_project`` (the project, its two candidate models and the ``label_accepted`` feedback key) →
+``label_feedback`` (each reviewed LLM label, and whether people kept it) → ``review_label_interactions``
+(logged as interactions with that feedback, each row once); ``assistant_ab_test`` starts an A/B test of
+the two models (handed off) and the ``assistant_ab_test_done`` sensor records the winner, which Adaptive
+promotes to the project's default model.
+
 Configuration comes from the environment: the keys ``SCALE_API_KEY`` (LLM Engine uses the Scale key too),
-``REFUEL_API_KEY`` and ``ARGILLA_API_KEY`` (read at run time through ``dg.EnvVar``), ``SCALE_BASE_URL``,
-``LLM_ENGINE_BASE_URL``, ``REFUEL_BASE_URL`` and ``ARGILLA_API_URL`` (default: the real services; the demo
-points them at the emulator) and ``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
+``REFUEL_API_KEY``, ``ARGILLA_API_KEY`` and ``ADAPTIVE_API_KEY`` (read at run time through ``dg.EnvVar``),
+``SCALE_BASE_URL``, ``LLM_ENGINE_BASE_URL``, ``REFUEL_BASE_URL`` and ``ARGILLA_API_URL`` (default: the real
+services; the demo points them at the emulator), ``ADAPTIVE_BASE_URL`` (your Adaptive deployment) and
+``DAGSTER_LABELING_INBOX`` (the callbacks inbox file).
 """
 
 import os
@@ -29,6 +37,13 @@ import os
 import dagster as dg
 import pandas as pd
 
+from dagster_labeling.adaptive import (
+    AdaptiveNotFound,
+    AdaptiveResource,
+    build_adaptive_ab_test_asset,
+    build_adaptive_ab_test_sensor,
+    build_adaptive_interactions_asset,
+)
 from dagster_labeling.argilla import (
     ArgillaResource,
     LabelQuestion,
@@ -237,6 +252,54 @@ sentiment_model = build_llm_engine_fine_tune_asset(
     group_name="llm_engine", pool="llm_engine_api",
 )
 
+ADAPTIVE_PROJECT = "review-assistant"
+ASSISTANT_MODELS = ["llama-3.1-8b-instruct", "qwen-2.5-7b"]
+FEEDBACK_KEY = "label_accepted"
+
+
+@dg.asset(group_name="adaptive", kinds={"adaptive"})
+def adaptive_review_project(context: dg.AssetExecutionContext, adaptive: AdaptiveResource) -> dg.MaterializeResult:
+    """The review assistant's Adaptive project: its candidate models and its feedback key (created once)."""
+    with adaptive.get_client() as client:
+        try:
+            project = client.get_project(ADAPTIVE_PROJECT)
+        except AdaptiveNotFound:
+            project = client.create_project(ADAPTIVE_PROJECT, "Review assistant")
+            context.log.info(f"Created Adaptive project {ADAPTIVE_PROJECT}")
+        attached = {service.key for service in project.model_services}
+        for index, model in enumerate(ASSISTANT_MODELS):
+            if model not in attached:
+                client.attach_model(ADAPTIVE_PROJECT, model, make_default=index == 0)
+        try:
+            client.get_feedback_key(ADAPTIVE_PROJECT, FEEDBACK_KEY)
+        except AdaptiveNotFound:
+            client.register_feedback_key(ADAPTIVE_PROJECT, FEEDBACK_KEY, kind="bool",
+                                         description="People kept the label the assistant proposed.")
+    return dg.MaterializeResult(metadata={"adaptive/project": ADAPTIVE_PROJECT,
+                                          "adaptive/models": dg.MetadataValue.json(ASSISTANT_MODELS)})
+
+
+@dg.asset(partitions_def=daily, group_name="adaptive", kinds={"pandas"}, deps=[adaptive_review_project])
+def label_feedback(reviewed_labels: pd.DataFrame) -> pd.DataFrame:
+    """Each reviewed LLM label as feedback: the review, the label the LLM proposed, and whether people kept it."""
+    return pd.DataFrame({
+        "review_id": reviewed_labels["external_id"],
+        "prompt": "Sentiment of this review: " + reviewed_labels["text"],
+        "llm_label": reviewed_labels["sentiment__suggestion"],
+        "accepted": reviewed_labels["sentiment"] == reviewed_labels["sentiment__suggestion"],
+    })
+
+
+review_label_interactions = build_adaptive_interactions_asset(
+    name="review_label_interactions", upstream=label_feedback, project=ADAPTIVE_PROJECT, key_column="review_id",
+    prompt_column="prompt", completion_column="llm_label", feedback_key=FEEDBACK_KEY, feedback_column="accepted",
+    group_name="adaptive",
+)
+assistant_ab_test = build_adaptive_ab_test_asset(
+    name="assistant_ab_test", project=ADAPTIVE_PROJECT, feedback_key=FEEDBACK_KEY, models=ASSISTANT_MODELS,
+    auto_deploy=True, wait_for_completion=False, deps=[adaptive_review_project], group_name="adaptive",
+)
+
 labels_job = dg.define_asset_job("scale_labels_job", selection=[review_sentiment_labels, label_summary])
 
 
@@ -255,7 +318,8 @@ defs = dg.Definitions(
     assets=[review_sentiment_project, refuel_review_project, raw_reviews, review_sentiment_batch,
             review_sentiment_labels, label_summary,
             reviews_refuel_dataset, refuel_review_task, review_llm_labels, low_confidence_reviews, review_queue,
-            reviewed_labels, sentiment_training_pairs, sentiment_training_file, sentiment_model],
+            reviewed_labels, sentiment_training_pairs, sentiment_training_file, sentiment_model,
+            adaptive_review_project, label_feedback, review_label_interactions, assistant_ab_test],
     asset_checks=[review_llm_confidence, reviewed_labels_check],
     jobs=[labels_job, scale_task_callback_job],
     sensors=[
@@ -269,6 +333,8 @@ defs = dg.Definitions(
             name="llm_engine_fine_tune_done", fine_tune_asset=sentiment_model, model_asset_key=sentiment_model.key,
             base_model="llama-2-7b", minimum_interval_seconds=60,
         ),
+        build_adaptive_ab_test_sensor(name="assistant_ab_test_done", project=ADAPTIVE_PROJECT,
+                                      ab_test_asset=assistant_ab_test, minimum_interval_seconds=300),
         build_scale_task_callback_sensor(
             name="scale_task_callbacks",
             inbox_path=os.environ.get("DAGSTER_LABELING_INBOX", ".demo/inbox.db"),
@@ -293,5 +359,6 @@ defs = dg.Definitions(
             api_key=dg.EnvVar("SCALE_API_KEY"),
             base_url=os.environ.get("LLM_ENGINE_BASE_URL", LLM_ENGINE_BASE_URL),
         ),
+        "adaptive": AdaptiveResource(api_key=dg.EnvVar("ADAPTIVE_API_KEY"), base_url=dg.EnvVar("ADAPTIVE_BASE_URL")),
     },
 )

@@ -9,7 +9,9 @@
 4. labels both days with an LLM on Refuel, sends the low-confidence labels to Argilla for human review
    and brings the reviewed answers back as a DataFrame;
 5. fine-tunes a model on Scale LLM Engine on the two labeled days and prints its loss per epoch;
-6. prints ids, counts, label distributions, and where the results are.
+6. logs the reviewed labels to Adaptive ML as interactions with feedback, starts an A/B test of two assistant
+   models, sends it simulated production traffic with feedback, and lets the sensor report the winner;
+7. prints ids, counts, label distributions, and where the results are.
 """
 
 import os
@@ -17,6 +19,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -43,6 +46,52 @@ def _print_labels(day: str, result: dg.ExecuteInProcessResult) -> None:
     print(f"  labels written to {out}")
 
 
+def _adaptive_step(example: Any, resources: dict[str, Any], instance: dg.DagsterInstance,
+                   refuel_assets: list[Any], review: list[Any]) -> None:
+    """Reviewed labels → Adaptive interactions with feedback; an A/B test of two models → its winner."""
+    from dagster_labeling.adaptive import AdaptiveClient
+
+    print("\nFeedback and an A/B test on Adaptive ML")
+    upstream = [*refuel_assets, *review]
+    adaptive_assets = [example.adaptive_review_project, example.label_feedback, example.review_label_interactions]
+    dg.materialize([example.adaptive_review_project], resources=resources, instance=instance, run_config=QUIET)
+    for day in DAYS:
+        result = dg.materialize([*upstream, *adaptive_assets], selection=adaptive_assets[1:], partition_key=day,
+                                resources=resources, instance=instance, run_config=QUIET)
+        feedback = result.output_for_node("label_feedback")
+        meta = result.asset_materializations_for_node("review_label_interactions")[0].metadata
+        print(f"  {day}: {meta['adaptive/logged'].value} reviewed labels logged as interactions, "
+              f"{int(feedback['accepted'].sum())} of {len(feedback)} kept by people")
+    result = dg.materialize([example.adaptive_review_project, example.assistant_ab_test],
+                            selection=[example.assistant_ab_test], resources=resources, instance=instance,
+                            run_config=QUIET)
+    test_key = result.output_for_node("assistant_ab_test")
+    print(f"  A/B test {test_key} of {' vs '.join(example.ASSISTANT_MODELS)} started; handed to the sensor")
+    sensor = next(s for s in example.defs.sensors if s.name == "assistant_ab_test_done")
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        sensor(context)  # the first tick: the test is still running
+        cursor = context.cursor
+    with AdaptiveClient(os.environ["ADAPTIVE_API_KEY"], base_url=os.environ["ADAPTIVE_BASE_URL"]) as client:
+        # Simulated production traffic: users accept qwen's answers more often than llama's.
+        for i in range(24):
+            for model, accepted in (("llama-3.1-8b-instruct", i % 2 == 0), ("qwen-2.5-7b", i % 5 != 0)):
+                answer = client.chat(example.ADAPTIVE_PROJECT, [{"role": "user", "content": f"Review #{i}"}],
+                                     model=model)
+                client.log_metric(str(answer.completion_id), example.FEEDBACK_KEY, accepted)
+        with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
+            tick = sensor(context)
+        if isinstance(tick, dg.SensorResult) and tick.asset_events:
+            event = tick.asset_events[0]
+            print(f"  sensor tick: {event.asset_key.to_user_string()} recorded with winner "
+                  f"{event.metadata['adaptive/winner'].value}")
+        test = client.get_ab_test(test_key)
+        variants = ", ".join(f"{v.variant.key} {v.interval.middle:.2f}" for v in (test.report.variants
+                             if test.report else []) if v.interval and v.interval.middle is not None)
+        print(f"  {test.status}: winner {test.winner()} (acceptance {variants}; p-value "
+              f"{test.report.p_value if test.report else float('nan'):.3f})")
+        print(f"  the project's default model is now {client.get_project(example.ADAPTIVE_PROJECT).default_model}")
+
+
 def main() -> int:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     server = EmulatorServer(port=0, platform_options={
@@ -50,6 +99,7 @@ def main() -> int:
         "llm-engine": {"fine_tune_pending_seconds": 0.5, "fine_tune_epoch_seconds": 0.5},
         "refuel": {"ingest_seconds": 0.3},
         "argilla": {"annotation_seconds": 1.0, "responses_per_record": 2},
+        "adaptive": {"ab_min_scores": 20},
     })
     server.start()
     scale_url = server.platform_url("scale") + "/v1"
@@ -60,6 +110,8 @@ def main() -> int:
     os.environ["REFUEL_API_KEY"] = os.environ["ARGILLA_API_KEY"] = os.environ["SCALE_API_KEY"]
     os.environ["REFUEL_BASE_URL"] = server.platform_url("refuel")
     os.environ["ARGILLA_API_URL"] = server.platform_url("argilla")
+    os.environ["ADAPTIVE_API_KEY"] = os.environ["SCALE_API_KEY"]
+    os.environ["ADAPTIVE_BASE_URL"] = server.platform_url("adaptive")
     os.environ.setdefault("DAGSTER_LABELING_INBOX", str(DEMO_DIR / "inbox.db"))
     print(f"Emulator running at {server.url} (Scale v1 API at {scale_url})")
 
@@ -167,14 +219,18 @@ def main() -> int:
         check = result.get_asset_check_evaluations()[0]
         print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
 
+        _adaptive_step(example, resources, instance, refuel_assets, review)
+
         scale = server.platform("scale")
         print(f"\nOn the emulator: {scale.task_count()} Scale tasks in all")
         print(f"Dagster outputs (pickled DataFrames) under {DEMO_DIR / 'storage'}")
         emulator = "http://127.0.0.1:8765"
         print("Explore in the UI: `dagster-labeling emulate` in one terminal, then in another:\n"
-              "  export SCALE_API_KEY=emulator-key REFUEL_API_KEY=emulator-key ARGILLA_API_KEY=emulator-key\n"
+              "  export SCALE_API_KEY=emulator-key REFUEL_API_KEY=emulator-key ARGILLA_API_KEY=emulator-key "
+              "ADAPTIVE_API_KEY=emulator-key\n"
               f"  export SCALE_BASE_URL={emulator}/scale/v1 LLM_ENGINE_BASE_URL={emulator}/llm-engine/ "
-              f"REFUEL_BASE_URL={emulator}/refuel ARGILLA_API_URL={emulator}/argilla\n"
+              f"REFUEL_BASE_URL={emulator}/refuel ARGILLA_API_URL={emulator}/argilla "
+              f"ADAPTIVE_BASE_URL={emulator}/adaptive\n"
               "  dagster dev -m example_repo.definitions")
         return 0
     finally:
