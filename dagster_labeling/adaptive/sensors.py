@@ -1,17 +1,16 @@
 """A sensor reporting Adaptive ML A/B tests that finished (status DONE), with their winner."""
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
 from dagster_labeling._dagster.naming import partition_of
+from dagster_labeling._dagster.sensors import ReportedOnce, tick_result
 from dagster_labeling.adaptive.assets import AB_TEST_KEY_META, AB_TEST_STATUS_META, WINNER_META, ab_test_metadata
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
 AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
-MAX_KEYS_IN_CURSOR = 1000
 
 
 def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, limit: int = 200) -> set[str]:
@@ -65,21 +64,16 @@ def build_adaptive_ab_test_sensor(
                default_status=default_status, required_resource_keys={resource_key},
                description=f"Reports finished Adaptive A/B tests of project {project}.")
     def _ab_test_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
-        state = json.loads(context.cursor) if context.cursor else {}
-        first_tick = not state
-        reported: list[str] = state.get("reported", [])
-        seen = set(reported)
+        reported = ReportedOnce(context.cursor, "reported")
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         events: list[dg.AssetMaterialization] = []
         requests: list[dg.RunRequest] = []
         with adaptive.get_client() as client:
-            done = [t.key for t in client.list_ab_tests(project, status="done") if t.key not in seen]
-            if first_tick and not report_existing:
-                reported.extend(done)
-                done = []
+            done = reported.new((t.key for t in client.list_ab_tests(project, status="done")),
+                                report_existing=report_existing)
             waited = _waited_for(context.instance, ab_test_asset) if done else set()
             for test_key in done[:max_tests_per_tick]:
-                reported.append(test_key)
+                reported.mark(test_key)
                 if test_key in waited:
                     continue
                 test = client.get_ab_test(test_key)
@@ -93,10 +87,7 @@ def build_adaptive_ab_test_sensor(
                 if target is not None or job is not None:
                     requests.append(dg.RunRequest(run_key=f"{name}:{test_key}", partition_key=partition,
                                                   tags={AB_TEST_TAG: test_key, WINNER_META: winner}))
-        cursor = json.dumps({"reported": reported[-MAX_KEYS_IN_CURSOR:]})
-        if not events and not requests:
-            context.update_cursor(cursor)
-            return dg.SkipReason("No newly finished A/B tests.")
-        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+        return tick_result(context, reported.cursor(), requests=requests, events=events,
+                           nothing="No newly finished A/B tests.")
 
     return _ab_test_sensor

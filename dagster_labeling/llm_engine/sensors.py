@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_labeling._core import JobState
+from dagster_labeling._dagster.sensors import MAX_KEYS_IN_CURSOR, ReportedOnce, tick_result
 from dagster_labeling.llm_engine.assets import (
     BATCH_JOB_META,
     BATCH_OUTPUT_META,
@@ -23,7 +24,6 @@ from dagster_labeling.llm_engine.resource import LLMEngineResource
 
 FINE_TUNE_TAG = "dagster-labeling/llm-engine-fine-tune"
 BATCH_TAG = "dagster-labeling/llm-engine-batch"
-MAX_IDS_IN_CURSOR = 1000
 
 
 def _meta(value: Any) -> Any:
@@ -80,22 +80,17 @@ def build_llm_engine_fine_tune_sensor(
                default_status=default_status, required_resource_keys={resource_key},
                description="Reports LLM Engine fine-tunes that finished.")
     def _fine_tune_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
-        state = json.loads(context.cursor) if context.cursor else {}
-        first_tick = not state
-        done: list[str] = state.get("done", [])
-        seen = set(done)
+        reported = ReportedOnce(context.cursor, "done")
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         requests: list[dg.RunRequest] = []
         events: list[dg.AssetMaterialization] = []
         launched = _fine_tunes_of_asset(context.instance, fine_tune_asset)
         with llm.get_client() as client:
-            finished = [ft for ft in client.list_fine_tunes()
-                        if ft.id not in seen and JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal]
-            if first_tick and not report_existing:
-                done.extend(ft.id for ft in finished)
-                finished = []
-            for ft in finished[:max_fine_tunes_per_tick]:
-                done.append(ft.id)
+            by_id = {ft.id: ft for ft in client.list_fine_tunes()
+                     if JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal}
+            for fine_tune_id in reported.new(by_id, report_existing=report_existing)[:max_fine_tunes_per_tick]:
+                ft = by_id[fine_tune_id]
+                reported.mark(ft.id)
                 if JobState.from_vendor(ft.status, _FINE_TUNE_STATES) is not JobState.SUCCEEDED:
                     context.log.info(f"LLM Engine fine-tune {ft.id} ended {ft.status}")
                     continue
@@ -114,11 +109,8 @@ def build_llm_engine_fine_tune_sensor(
                 if target is not None or job is not None:
                     requests.append(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id},
                                                   partition_key=partition))
-        cursor = json.dumps({"done": done[-MAX_IDS_IN_CURSOR:]})
-        if not requests and not events:
-            context.update_cursor(cursor)
-            return dg.SkipReason("No newly finished fine-tunes.")
-        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=cursor)
+        return tick_result(context, reported.cursor(), requests=requests, events=events,
+                           nothing="No newly finished fine-tunes.")
 
     return _fine_tune_sensor
 
@@ -191,10 +183,7 @@ def build_llm_engine_batch_completion_sensor(
                                                   tags={BATCH_TAG: job_id, "llm_engine/output_data_path": output}))
                 else:
                     context.log.warning(f"LLM Engine batch job {job_id} ended {status}")
-        cursor = json.dumps({"after": after, "pending": still[-MAX_IDS_IN_CURSOR:]})
-        if not requests:
-            context.update_cursor(cursor)
-            return dg.SkipReason(f"{len(still)} batch job(s) still running.")
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+        cursor = json.dumps({"after": after, "pending": still[-MAX_KEYS_IN_CURSOR:]})
+        return tick_result(context, cursor, requests=requests, nothing=f"{len(still)} batch job(s) still running.")
 
     return _batch_sensor
