@@ -198,7 +198,8 @@ def build_adaptive_interactions_asset(
             feedbacks = None
             if feedback_key is not None and feedback_column is not None and pd.notna(row[feedback_column]):
                 value = row[feedback_column]
-                feedbacks = [{"metric": feedback_key, "value": bool(value) if isinstance(value, bool) else value}]
+                value = value.item() if hasattr(value, "item") else value  # numpy scalars → plain JSON values
+                feedbacks = [{"feedback_key": feedback_key, "value": value}]
             items.append((key, {"messages": [{"role": "user", "content": str(row[prompt_column])}],
                                 "completion": str(row[completion_column]), "labels": labels,
                                 "feedbacks": feedbacks}))

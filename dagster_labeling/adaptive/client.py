@@ -142,6 +142,17 @@ def _messages(messages: Sequence[Mapping[str, Any]], field: str = "messages") ->
     return out
 
 
+def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
+    key = feedback.get("feedback_key", feedback.get("metric"))
+    if not key or "value" not in feedback:
+        raise InvalidInput(f"A feedback needs 'feedback_key' and 'value', got {dict(feedback)!r}.", field="feedbacks")
+    value = feedback["value"]
+    out = {"metric": key, "value": value}
+    if feedback.get("details") is not None:
+        out["details"] = feedback["details"]
+    return out
+
+
 class AdaptiveAbTestHandle(JobHandle):
     """An A/B test as a job: RUNNING while WARMUP/IN_PROGRESS, SUCCEEDED when DONE, CANCELED when cancelled."""
 
@@ -338,12 +349,13 @@ class AdaptiveClient(PlatformClient):
                            user: str | None = None, session_id: str | None = None,
                            labels: Mapping[str, str] | None = None,
                            created_at: str | None = None) -> InteractionCreated:
-        """Store a completion made elsewhere (with optional feedback ``[{"metric", "value", "details"}]``)."""
+        """Store a completion made elsewhere, with optional feedback ``[{"feedback_key", "value", "details"}]``
+        (as the SDK takes it; sent as ``metric``)."""
         if not isinstance(completion, str) or not completion:
             raise InvalidInput("completion must be non-empty text.", field="completion")
         body: dict[str, Any] = {"model_service": model, "project": _key(project, "project"),
                                 "messages": _messages(messages), "completion": completion,
-                                "feedbacks": [dict(f) for f in feedbacks] if feedbacks else None, "user": user,
+                                "feedbacks": [_feedback(f) for f in feedbacks] if feedbacks else None, "user": user,
                                 "session_id": session_id, "created_at": created_at,
                                 "labels": dict(labels) if labels else None}
         return InteractionCreated.model_validate(self._rest("interactions",

@@ -125,3 +125,79 @@ def test_typed_errors_and_no_secret(ours: AdaptiveClient, adaptive_emulator: Ada
         with pytest.raises(AdaptiveUnauthorized) as info:
             bad.list_projects()
     assert "sk-wrong-key-123456" not in str(info.value) and "sk-wrong-key-123456" not in repr(info.value.body)
+
+
+
+def multipart_parts(entry: Any) -> list[tuple[str, Any]]:
+    """(part header, content) of a multipart request; the ``operations`` part as (operation, variables)."""
+    boundary = entry.headers["content-type"].split("boundary=")[1].encode()
+    out = []
+    for chunk in entry.body.split(b"--" + boundary)[1:-1]:
+        head, _, content = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
+        value: Any = content
+        if b'name="operations"' in head:
+            operations = json.loads(content)
+            value = (operations["operationName"], operations["variables"])
+        out.append((head.split(b"\r\n")[0].decode().lower(), value))
+    return out
+
+
+def test_wire_parity_of_writes(ours: AdaptiveClient, sdk: Adaptive, adaptive_emulator: AdaptiveEmulatorHandle,
+                               tmp_path: Path) -> None:
+    """Every write our client makes, beside the SDK's same call: same method, path, operation and variables
+    (or REST body); the multipart dataset upload compared part by part. Where both calls would act on one
+    object, ours acts on a twin (``ab-2``, ``ds-2``) and names are mapped back before comparing."""
+    emu = adaptive_emulator
+    emu.ensure_project("p1", models=[LLAMA, QWEN], default=LLAMA)
+    sdk.feedback.register_key("p1", "acc", kind="bool")
+    messages = [{"role": "user", "content": "Hi"}]
+    completion = ours.chat("p1", messages, model=LLAMA).completion_id
+    assert completion is not None
+    session = "12804d3f-efb1-4fc1-84d8-7a59ddf31fd6"
+    for name in ("ds-1", "ds-2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "small.jsonl").write_text(
+            '{"messages": [{"role": "user", "content": "hi"}], "completion": "hello"}\n')
+    feedbacks = [{"feedback_key": "acc", "value": True, "details": "ok"}]
+    pairs: list[tuple[Callable[[], Any], Callable[[], Any]]] = [
+        (lambda: sdk.feedback.log_metric(1, completion, "acc", details="ok"),
+         lambda: ours.log_metric(completion, "acc", 1, details="ok")),
+        (lambda: sdk.interactions.create(messages, "Hello!", model=LLAMA, project="p1", session_id=session,
+                                         feedbacks=feedbacks, labels={"env": "test"}),
+         lambda: ours.create_interaction("p1", messages, "Hello!", model=LLAMA, session_id=session,
+                                         feedbacks=feedbacks, labels={"env": "test"})),
+        (lambda: sdk.interactions.get(completion, project="p1"), lambda: ours.get_interaction("p1", completion)),
+        (lambda: sdk.ab_tests.create("ab-1", "acc", [LLAMA, QWEN], traffic_split=0.5, auto_deploy=True,
+                                     project="p1"),
+         lambda: ours.create_ab_test("p1", "ab-2", "acc", [LLAMA, QWEN], traffic_split=0.5, auto_deploy=True)),
+        (lambda: sdk.ab_tests.get("ab-1"), lambda: ours.get_ab_test("ab-2")),
+        (lambda: sdk.ab_tests.cancel("ab-1"), lambda: ours.cancel_ab_test("ab-2")),
+        (lambda: sdk.jobs.run("eval-judge", 1, args={"model": LLAMA}, name="j", project="p1"),
+         lambda: ours.run_job("p1", "eval-judge", args={"model": LLAMA}, name="j")),
+        (lambda: sdk.datasets.upload(str(tmp_path / "ds-1" / "small.jsonl"), "ds-1", project="p1"),
+         lambda: ours.upload_dataset("p1", "ds-2", tmp_path / "ds-2" / "small.jsonl")),
+        (lambda: sdk.datasets.get("ds-1", project="p1"), lambda: ours.get_dataset("p1", "ds-2")),
+        (lambda: sdk.datasets.delete("ds-1", project="p1"), lambda: ours.delete_dataset("p1", "ds-2")),
+        (lambda: sdk.models.detach(QWEN, project="p1"), lambda: ours.detach_model("p1", QWEN)),
+    ]
+    for theirs, mine in pairs:
+        emu.ensure_project("p1", models=[LLAMA, QWEN], default=LLAMA)  # a detached model is back for each pair
+        emu.request_log.clear()
+        theirs()
+        expected = list(emu.request_log)
+        emu.ensure_project("p1", models=[LLAMA, QWEN], default=LLAMA)
+        emu.request_log.clear()
+        mine()
+        got = list(emu.request_log)
+        assert [(e.method, e.path) for e in got] == [(e.method, e.path) for e in expected]
+        for theirs_entry, mine_entry in zip(expected, got, strict=True):
+            if mine_entry.headers.get("content-type", "").startswith("multipart/"):
+                normalized = json.loads(json.dumps(multipart_parts(mine_entry), default=bytes.decode)
+                                        .replace("ds-2", "ds-1"))
+                assert normalized == json.loads(json.dumps(multipart_parts(theirs_entry), default=bytes.decode))
+                continue
+            want, have = theirs_entry.json(), mine_entry.json()
+            if isinstance(want, dict) and "operationName" in want:
+                want, have = [want["operationName"], want["variables"]], [have["operationName"], have["variables"]]
+            have = json.loads(json.dumps(have).replace("ab-2", "ab-1").replace("ds-2", "ds-1"))
+            assert have == want, (want, have)
