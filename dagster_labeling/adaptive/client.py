@@ -14,13 +14,14 @@ GraphQL answer with ``errors`` raises :class:`AdaptiveGraphQLError` (``AdaptiveN
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from dagster_labeling._core import (
+    ConnectionFailed,
     HeaderAuth,
     HttpTransport,
     InvalidInput,
@@ -140,6 +141,25 @@ def _messages(messages: Sequence[Mapping[str, Any]], field: str = "messages") ->
                                field=field)
         out.append({"content": message["content"], "role": message["role"]})
     return out
+
+
+def _chat_body(project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None, max_tokens: int | None,
+               temperature: float | None, top_p: float | None, stop: Sequence[str] | None,
+               labels: Mapping[str, str] | None, store: bool | None, session_id: str | None,
+               user: str | None) -> dict[str, Any]:
+    """The chat request as the SDK sends it: unset fields left out, ``stream_options`` always there."""
+    if max_tokens is not None and max_tokens < 1:
+        raise InvalidInput(f"max_tokens must be at least 1, got {max_tokens}.", field="max_tokens")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise InvalidInput(f"temperature must be between 0 and 2, got {temperature}.", field="temperature")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise InvalidInput(f"top_p must be in (0, 1], got {top_p}.", field="top_p")
+    body: dict[str, Any] = {"stop": list(stop) if stop else None, "max_tokens": max_tokens,
+                            "temperature": temperature, "top_p": top_p, "messages": _messages(messages),
+                            "model": f"{_key(project, 'project')}/{model}" if model else project,
+                            "stream_options": {}, "session_id": session_id, "user": user,
+                            "labels": dict(labels) if labels else None, "store": store}
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,20 +349,50 @@ class AdaptiveClient(PlatformClient):
              max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
              stop: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
              store: bool | None = None, session_id: str | None = None, user: str | None = None) -> ChatResponse:
-        """One chat completion from ``model`` (default: the project's default model)."""
-        if max_tokens is not None and max_tokens < 1:
-            raise InvalidInput(f"max_tokens must be at least 1, got {max_tokens}.", field="max_tokens")
-        if temperature is not None and not 0 <= temperature <= 2:
-            raise InvalidInput(f"temperature must be between 0 and 2, got {temperature}.", field="temperature")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise InvalidInput(f"top_p must be in (0, 1], got {top_p}.", field="top_p")
-        body: dict[str, Any] = {"stop": list(stop) if stop else None, "max_tokens": max_tokens,
-                                "temperature": temperature, "top_p": top_p, "messages": _messages(messages),
-                                "model": f"{_key(project, 'project')}/{model}" if model else project,
-                                "stream_options": {}, "session_id": session_id, "user": user,
-                                "labels": dict(labels) if labels else None, "store": store}
-        return ChatResponse.model_validate(self._rest("chat/completions",
-                                                      {k: v for k, v in body.items() if v is not None}))
+        """One chat completion from ``model`` (default: the project's default model). Not retried once sent."""
+        body = _chat_body(project, messages, model=model, max_tokens=max_tokens, temperature=temperature,
+                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user)
+        return ChatResponse.model_validate(self._rest("chat/completions", body))
+
+    def stream_chat(self, project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+                    include_usage: bool = False, max_tokens: int | None = None, temperature: float | None = None,
+                    top_p: float | None = None, stop: Sequence[str] | None = None,
+                    labels: Mapping[str, str] | None = None, store: bool | None = None,
+                    session_id: str | None = None, user: str | None = None) -> Iterator[ChatResponse]:
+        """A chat completion as it is generated: chunks whose ``text`` is the next piece (``choices[0].delta``),
+        until the server's ``[DONE]``; with ``include_usage`` a last chunk carries the token counts. A
+        connection broken mid-stream raises :class:`~dagster_labeling.ConnectionFailed`.
+
+        >>> # "".join(chunk.text for chunk in adaptive.stream_chat("support", [{"role": "user", "content": "Hi"}]))
+        """
+        body = _chat_body(project, messages, model=model, max_tokens=max_tokens, temperature=temperature,
+                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True} if include_usage else {}
+        path = "api/v1/chat/completions"
+        response = self._http.request("POST", path, json_body=body, stream=True,
+                                      headers={"Accept": "text/event-stream", "Cache-Control": "no-store"})
+        return self._chat_chunks(response, path)
+
+    def _chat_chunks(self, response: httpx.Response, path: str) -> Iterator[ChatResponse]:
+        try:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[len("data:"):].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    continue  # as the SDK: a data line that is not JSON is skipped
+                yield ChatResponse.model_validate(chunk)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self._http.redactor.redact(
+                f"{PLATFORM} POST {path}: the stream broke before it finished: {type(exc).__name__}: {exc}"),
+                platform=PLATFORM, method="POST", path=path, attempts=1) from None
+        finally:
+            response.close()
 
     def create_interaction(self, project: str, messages: Sequence[Mapping[str, Any]], completion: str, *,
                            model: str | None = None, feedbacks: Sequence[Mapping[str, Any]] | None = None,

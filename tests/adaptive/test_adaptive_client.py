@@ -201,3 +201,31 @@ def test_wire_parity_of_writes(ours: AdaptiveClient, sdk: Adaptive, adaptive_emu
                 want, have = [want["operationName"], want["variables"]], [have["operationName"], have["variables"]]
             have = json.loads(json.dumps(have).replace("ab-2", "ab-1").replace("ds-2", "ds-1"))
             assert have == want, (want, have)
+
+
+def test_stream_chat_matches_the_sdk_and_the_whole_answer(ours: AdaptiveClient, sdk: Adaptive,
+                                                         adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
+    messages = [{"role": "user", "content": "Tell me about refunds"}]
+    for include_usage in (False, True):
+        theirs = sent(adaptive_emulator, lambda: list(sdk.chat.create(
+            messages=messages, model=LLAMA, project="p1", stream=True, stream_include_usage=include_usage or None)))
+        mine = sent(adaptive_emulator, lambda: list(ours.stream_chat("p1", messages, model=LLAMA,
+                                                                     include_usage=include_usage)))
+        assert mine == theirs
+    adaptive_emulator.request_log.clear()
+    chunks = list(ours.stream_chat("p1", messages, model=LLAMA, include_usage=True))
+    assert adaptive_emulator.request_log.entries("POST")[0].headers["accept"] == "text/event-stream"
+    whole = ours.chat("p1", messages, model=LLAMA)
+    assert len(chunks) > 2 and "".join(c.text for c in chunks) == whole.text
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_stream_broken_midway_raises_connection_failed(ours: AdaptiveClient,
+                                                       adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    from dagster_labeling._core import ConnectionFailed
+
+    adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
+    adaptive_emulator.set_faults(rate=1.0, weights={"stream_break": 1.0}, path_prefixes=["/api/v1/chat"])
+    with pytest.raises(ConnectionFailed, match="stream broke"):
+        list(ours.stream_chat("p1", [{"role": "user", "content": "Tell me a long story"}], max_tokens=40))
