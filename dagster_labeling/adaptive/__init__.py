@@ -1,5 +1,6 @@
 """Adaptive ML: typed client (projects, feedback keys and feedback, chat, interactions, A/B tests, models,
-datasets, recipe jobs), ``AdaptiveResource``, an A/B test asset and sensor, and an interactions asset.
+datasets, recipe jobs), ``AdaptiveResource``, an A/B test asset and sensor, an interactions asset and a
+recipe job (training, evaluation) asset.
 
 >>> import dagster as dg
 >>> from dagster_labeling.adaptive import AdaptiveResource
@@ -7,7 +8,11 @@ datasets, recipe jobs), ``AdaptiveResource``, an A/B test asset and sensor, and 
 ...                                           base_url="https://adaptive.example.com")}
 """
 
-from dagster_labeling.adaptive.assets import build_adaptive_ab_test_asset, build_adaptive_interactions_asset
+from dagster_labeling.adaptive.assets import (
+    build_adaptive_ab_test_asset,
+    build_adaptive_interactions_asset,
+    build_adaptive_job_asset,
+)
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.errors import (
     AdaptiveBadRequest,
@@ -39,5 +44,5 @@ __all__ = [
     "AdaptiveGraphQLError", "AdaptiveJobHandle", "AdaptiveNotFound", "AdaptiveRateLimited", "AdaptiveResource",
     "AdaptiveServerError", "AdaptiveUnauthorized", "ChatResponse", "Dataset", "FeedbackKey", "Interaction",
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
-    "build_adaptive_ab_test_sensor", "build_adaptive_interactions_asset",
+    "build_adaptive_ab_test_sensor", "build_adaptive_interactions_asset", "build_adaptive_job_asset",
 ]

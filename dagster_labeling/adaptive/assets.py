@@ -17,10 +17,11 @@ import pandas as pd
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
 from dagster_labeling._dagster.assets import AssetRef, asset_key_of, partition_key_of, partitions_like
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
 from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient
 from dagster_labeling.adaptive.errors import AdaptiveNotFound
-from dagster_labeling.adaptive.models import AbTest
+from dagster_labeling.adaptive.models import AbTest, Job
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
 AB_TEST_KEY_META = "adaptive/ab_test"
@@ -138,6 +139,92 @@ def build_adaptive_ab_test_asset(
         return dg.Output(value, metadata=ab_test_metadata(test))
 
     return _ab_test_asset
+
+
+JOB_ID_META = "adaptive/job_id"
+
+
+def job_metadata(job: Job) -> dict[str, Any]:
+    """A recipe job as Dagster metadata: id, status, progress, its artifacts, and its evaluation results."""
+    metadata: dict[str, Any] = {JOB_ID_META: job.id, AB_TEST_STATUS_META: job.status,
+                                "adaptive/artifacts": dg.MetadataValue.json(
+                                    [{"name": a.get("name"), "kind": a.get("kind"), "uri": a.get("uri")}
+                                     for a in job.artifacts])}
+    if job.progress is not None:
+        metadata["adaptive/progress"] = float(job.progress)
+    results = job.eval_results
+    if results:
+        metadata["adaptive/eval_results"] = dg.MetadataValue.table(
+            records=[dg.TableRecord({"model": (r.model_service or {}).get("key"), "metric": (r.metric or {}).get("key"),
+                                     "mean": r.mean, "count": r.count}) for r in results],
+            schema=dg.TableSchema(columns=[dg.TableColumn("model", "string"), dg.TableColumn("metric", "string"),
+                                           dg.TableColumn("mean", "float"), dg.TableColumn("count", "int")]))
+        for r in results:
+            if r.mean is not None and r.model_service and r.metric:
+                metadata[f"adaptive/mean/{r.model_service.get('key')}/{r.metric.get('key')}"] = float(r.mean)
+    return metadata
+
+
+def build_adaptive_job_asset(
+    *,
+    name: str,
+    project: str,
+    recipe: str,
+    args: Mapping[str, Any] | None = None,
+    num_gpus: int = 1,
+    compute_pool: str | None = None,
+    wait_for_completion: bool = True,
+    wait_timeout_seconds: float = 24 * 3600,
+    poll_interval_seconds: float = 30.0,
+    cancel_on_termination: bool = True,
+    cancel_on_timeout: bool = False,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    deps: Sequence[AssetRef] = (),
+    resource_key: str = "adaptive",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset running an Adaptive recipe job (training, evaluation…) with ``args``; outputs the job id.
+
+    Waiting (default) polls the job with progress logs and cancels it if the run is terminated; the metadata has
+    the status, the artifacts, and for an evaluation the mean score per model and metric, as numbers (so the
+    Dagster UI plots them across materializations) and as a table. A retry or re-run of the same partition
+    with the same recipe and args reattaches to the job it started instead of starting another; one that
+    failed or was canceled is replaced. A failed or canceled job fails the step with the service's reason.
+    """
+    if num_gpus < 1:
+        raise InvalidInput(f"num_gpus must be at least 1, got {num_gpus}.", field="num_gpus")
+    asset_key = dg.AssetKey([*(key_prefix or []), name])
+
+    @dg.asset(
+        key=asset_key, deps=[asset_key_of(d) for d in deps], partitions_def=partitions_def,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
+        description=description or f"The Adaptive recipe {recipe} run in project {project}.",
+    )
+    def _job_asset(context: dg.AssetExecutionContext, config: WaitConfig):
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        waits, options = resolve_wait(
+            config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
+            poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
+            cancel_on_timeout=cancel_on_timeout)
+        key = launch_key(project, recipe, dict(args or {}), num_gpus, compute_pool)
+        with adaptive.get_client() as client:
+            handle = earlier_launch(context, asset_key, key, JOB_ID_META, client.job, "Adaptive job")
+            if handle is None:
+                handle = client.run_job(project, recipe, args=args, name=remote_name(name, partition_key_of(context)),
+                                        num_gpus=num_gpus, compute_pool=compute_pool)
+                record_launch(context, asset_key, key, JOB_ID_META, handle.id)
+                context.log.info(f"Started Adaptive job {handle.id} ({recipe}) in project {project}")
+            options.raise_on_failure = False  # a failed job fails the step below, with its metadata
+            status = handle.wait(options, log=context.log) if waits else handle.refresh()
+            job = handle.job or client.get_job(handle.id)
+        if status.state in (JobState.FAILED, JobState.CANCELED):
+            raise dg.Failure(description=f"Adaptive job {handle.id} ({recipe}) ended {job.status}: "
+                                         f"{job.error or 'no reason given'}", metadata=job_metadata(job))
+        return dg.Output(handle.id, metadata=job_metadata(job))
+
+    return _job_asset
 
 
 def build_adaptive_interactions_asset(

@@ -11,8 +11,6 @@
 ['tuned_model']
 """
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,11 +28,10 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
 from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.llm_engine.client import (
     FINE_TUNABLE_MODELS,
-    FineTuneJob,
-    LLMEngineClient,
     completion_body,
     validate_model_name,
 )
@@ -138,40 +135,6 @@ def build_llm_engine_training_file_asset(
     return _training_file_asset
 
 
-LAUNCH_KEY_META = "llm_engine/launch_key"
-REATTACHABLE_STATES = frozenset({JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED})
-
-
-def _launch_key(base_model: str, training_file: str, validation_file: str | None,
-                hyperparameters: Mapping[str, Any] | None, suffix: str | None) -> str:
-    """What identifies a launch: the same inputs mean the same fine-tune (LLM Engine has no idempotency key)."""
-    spec = [base_model, training_file, validation_file, sorted((hyperparameters or {}).items()), suffix]
-    return hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:16]
-
-
-def _reattachable_fine_tune(context: dg.AssetExecutionContext, client: LLMEngineClient, asset_key: dg.AssetKey,
-                            launch_key: str) -> FineTuneJob | None:
-    """The fine-tune an earlier run (of this partition) launched with the same inputs, unless it failed or was
-    canceled."""
-    partition = partition_key_of(context)
-    records = context.instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None),
-        limit=20).records
-    for record in records:
-        observation = record.asset_observation
-        meta = observation.metadata if observation else {}
-        if getattr(meta.get(LAUNCH_KEY_META), "value", None) != launch_key:
-            continue
-        fine_tune_id = str(getattr(meta.get(FINE_TUNE_ID_META), "value", ""))
-        job = client.fine_tune_job(fine_tune_id)
-        if job.refresh().state in REATTACHABLE_STATES:
-            context.log.info(f"Reattached to LLM Engine fine-tune {fine_tune_id}, launched earlier with the same "
-                             "base model, training file and hyperparameters")
-            return job
-        return None
-    return None
-
-
 def build_llm_engine_fine_tune_asset(
     *,
     name: str,
@@ -229,17 +192,16 @@ def build_llm_engine_fine_tune_asset(
             config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
             poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
             cancel_on_timeout=cancel_on_timeout)
-        launch_key = _launch_key(base_model, training_file, validation_file, hyperparameters, suffix)
+        key = launch_key(base_model, training_file, validation_file, hyperparameters, suffix)
         with llm.get_client() as client:
-            job = _reattachable_fine_tune(context, client, asset_key, launch_key)
+            job = earlier_launch(context, asset_key, key, FINE_TUNE_ID_META, client.fine_tune_job,
+                                 "LLM Engine fine-tune")
             if job is None:
                 job = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
                                               hyperparameters=hyperparameters, wandb_config=wandb_config,
                                               suffix=suffix, allow_unknown_model=allow_unknown_model)
                 # Recorded before waiting: a retry or re-run of this step reattaches instead of launching again.
-                context.log_event(dg.AssetObservation(asset_key=asset_key, partition=partition_key_of(context),
-                                                      metadata={FINE_TUNE_ID_META: job.id,
-                                                                LAUNCH_KEY_META: launch_key}))
+                record_launch(context, asset_key, key, FINE_TUNE_ID_META, job.id)
                 context.log.info(f"Started LLM Engine fine-tune {job.id} of {base_model} on {training_file}")
             if epochs is not None:
                 job.epochs = int(epochs)

@@ -208,10 +208,10 @@ def test_stream_chat_matches_the_sdk_and_the_whole_answer(ours: AdaptiveClient, 
     adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
     messages = [{"role": "user", "content": "Tell me about refunds"}]
     for include_usage in (False, True):
-        theirs = sent(adaptive_emulator, lambda: list(sdk.chat.create(
-            messages=messages, model=LLAMA, project="p1", stream=True, stream_include_usage=include_usage or None)))
-        mine = sent(adaptive_emulator, lambda: list(ours.stream_chat("p1", messages, model=LLAMA,
-                                                                     include_usage=include_usage)))
+        theirs = sent(adaptive_emulator, lambda usage=include_usage: list(sdk.chat.create(
+            messages=messages, model=LLAMA, project="p1", stream=True, stream_include_usage=usage or None)))
+        mine = sent(adaptive_emulator, lambda usage=include_usage: list(ours.stream_chat(
+            "p1", messages, model=LLAMA, include_usage=usage)))
         assert mine == theirs
     adaptive_emulator.request_log.clear()
     chunks = list(ours.stream_chat("p1", messages, model=LLAMA, include_usage=True))

@@ -135,3 +135,35 @@ def test_factories_refuse_bad_input() -> None:
         build_adaptive_interactions_asset(name="x", upstream="u", project="p", key_column="id", feedback_key="k")
     assert info.value.field == "feedback_key"
 
+
+
+def test_job_asset_waits_reattaches_and_fails_with_the_reason(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                              project: str) -> None:
+    from dagster_labeling.adaptive import build_adaptive_job_asset
+
+    evaluation = build_adaptive_job_asset(name="support_eval", project=project, recipe="eval-judge",
+                                          args={"models": [LLAMA, QWEN], "dataset": "faq"})
+    instance = dg.DagsterInstance.ephemeral()
+
+    def materialize(config: dict[str, Any], raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+        return dg.materialize([evaluation], instance=instance, resources={"adaptive": resource(adaptive_emulator)},
+                              run_config={"ops": {"support_eval": {"config": config}}}, raise_on_error=raise_on_error)
+
+    handed = materialize({"wait_for_completion": False})
+    job_id = handed.output_for_node("support_eval")
+    waited = materialize(FAST)  # a re-run: the same job, waited for
+    assert waited.output_for_node("support_eval") == job_id and len(adaptive_emulator.state.jobs) == 1
+    meta = waited.asset_materializations_for_node("support_eval")[0].metadata
+    assert meta["adaptive/status"].value == "COMPLETED"
+    means = {k: v.value for k, v in meta.items() if k.startswith("adaptive/mean/")}
+    assert means and all(isinstance(v, float) for v in means.values())
+    assert len(meta["adaptive/eval_results"].value.records) == len(means)
+
+    adaptive_emulator.state.fail_jobs = True
+    changed = build_adaptive_job_asset(name="support_eval", project=project, recipe="eval-judge",
+                                       args={"models": [LLAMA], "dataset": "faq"})  # other args: a new job
+    failed = dg.materialize([changed], instance=instance, resources={"adaptive": resource(adaptive_emulator)},
+                            run_config={"ops": {"support_eval": {"config": FAST}}}, raise_on_error=False)
+    assert not failed.success and len(adaptive_emulator.state.jobs) == 2
+    failure = next(e for e in failed.all_events if e.is_step_failure)
+    assert "ended FAILED" in str(failure.step_failure_data.error)
