@@ -11,12 +11,14 @@ GraphQL answer with ``errors`` raises :class:`AdaptiveGraphQLError` (``AdaptiveN
 >>> client.close()
 """
 
+import io
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -31,6 +33,7 @@ from dagster_labeling._core import (
     PlatformClient,
     RetryPolicy,
     Timeouts,
+    WaitOptions,
     mask,
 )
 from dagster_labeling.adaptive.errors import AdaptiveGraphQLError, AdaptiveNotFound, adaptive_error_class
@@ -49,9 +52,13 @@ from dagster_labeling.adaptive.models import (
 )
 
 PLATFORM = "Adaptive ML"
+logger = logging.getLogger("dagster_labeling.adaptive")
 GRAPHQL_PATH = "api/graphql"
 MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 * 1024
-"""Largest dataset the single multipart GraphQL upload takes (the SDK switches to chunked uploads above it)."""
+"""Largest dataset sent as one GraphQL multipart request; larger ones go in parts, as the SDK sends them."""
+MAX_UPLOAD_PARTS = 10_000
+MAX_PART_BYTES = 100 * 1024 * 1024
+UPLOAD_STATES = {"PENDING": JobState.RUNNING, "DONE": JobState.SUCCEEDED, "ERROR": JobState.FAILED}
 AB_TEST_STATES = {"WARMUP": JobState.RUNNING, "IN_PROGRESS": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
                   "CANCELLED": JobState.CANCELED}
 JOB_STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "COMPLETED": JobState.SUCCEEDED,
@@ -108,6 +115,12 @@ OPERATIONS: dict[str, str] = {
                                "{ removeModelFromProject(input: $input) }"),
     "LoadDataset": (f"mutation LoadDataset($input: DatasetCreate!, $file: Upload!) "
                     f"{{ createDataset(input: $input, file: $file) {{ {_DATASET} }} }}"),
+    "CreateDatasetFromMultipartUpload": (
+        "mutation CreateDatasetFromMultipartUpload($input: DatasetCreateFromMultipartUpload!) "
+        "{ createDatasetFromMultipartUpload(input: $input) { datasetId status progress error } }"),
+    "DatasetUploadProcessingStatus": (
+        "query DatasetUploadProcessingStatus($input: DatasetUploadProcessingStatusInput!) "
+        "{ datasetUploadProcessingStatus(input: $input) { datasetId status progress error } }"),
     "ListDatasets": f"query ListDatasets($input: IdOrKey!) {{ datasets(project: $input) {{ {_DATASET} }} }}",
     "DescribeDataset": (f"query DescribeDataset($input: IdOrKey!, $project: IdOrKey!) "
                         f"{{ dataset(idOrKey: $input, project: $project) {{ {_DATASET} }} }}"),
@@ -141,6 +154,23 @@ def _messages(messages: Sequence[Mapping[str, Any]], field: str = "messages") ->
                                field=field)
         out.append({"content": message["content"], "role": message["role"]})
     return out
+
+
+def upload_parts(size: int) -> tuple[int, int]:
+    """(parts, part size) of a chunked upload of ``size`` bytes, as the SDK chooses them.
+
+    >>> upload_parts(12 * 1024 * 1024)
+    (3, 5242880)
+    """
+    mib = 1024 * 1024
+    part = 5 * mib if size < 500 * mib else 10 * mib if size < 10 * 1024 * mib else \
+        50 * mib if size < 50 * 1024 * mib else MAX_PART_BYTES
+    if math.ceil(size / part) > MAX_UPLOAD_PARTS:
+        part = math.ceil(size / MAX_UPLOAD_PARTS)
+        if part > MAX_PART_BYTES:
+            raise InvalidInput(f"A dataset of {size:,} bytes is over the most Adaptive takes "
+                               f"({MAX_PART_BYTES * MAX_UPLOAD_PARTS:,} bytes); split it.", field="source")
+    return math.ceil(size / part), part
 
 
 def _chat_body(project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None, max_tokens: int | None,
@@ -189,6 +219,27 @@ class AdaptiveAbTestHandle(JobHandle):
 
     def cancel_remote(self) -> None:
         self.client.cancel_ab_test(self.id)
+
+
+class AdaptiveUploadHandle(JobHandle):
+    """The server's processing of a chunked dataset upload: PENDING, then DONE or ERROR."""
+
+    def __init__(self, client: "AdaptiveClient", project: str, dataset_id: str) -> None:
+        super().__init__(dataset_id)
+        self.client, self.project = client, project
+
+    def fetch_status(self) -> JobStatus:
+        data = self.client.graphql("DatasetUploadProcessingStatus",
+                                   {"input": {"project": self.project, "datasetId": self.id}})
+        status = data["datasetUploadProcessingStatus"]
+        progress = status.get("progress")
+        raw = status.get("status")
+        return JobStatus(state=JobState.from_vendor(raw, UPLOAD_STATES), raw_status=raw, reason=status.get("error"),
+                         done=None if progress is None else int(float(progress) * 100),
+                         total=None if progress is None else 100)
+
+    def cancel_remote(self) -> None:  # the API has no way to stop the processing of an upload
+        return None
 
 
 class AdaptiveJobHandle(JobHandle):
@@ -510,28 +561,30 @@ class AdaptiveClient(PlatformClient):
 
     # -- datasets -----------------------------------------------------------------------------------
     def upload_dataset(self, project: str, key: str, source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
-                       *, name: str | None = None) -> Dataset:
+                       *, name: str | None = None, wait: WaitOptions | None = None) -> Dataset:
         """Upload a JSONL dataset (a file, or rows such as ``{"messages": [...], "completion": "..."}``).
 
-        Sent as one GraphQL multipart request, which takes files up to 5 MiB.
+        Up to 5 MiB it is one GraphQL multipart request; above, as the SDK does, a chunked upload: the file is
+        streamed in parts (never read whole), each part retried on its own (a part number is idempotent), the
+        session aborted if a part finally fails, then the server's processing is polled (``wait``) until DONE.
         """
         project, key = _key(project, "project"), _key(key, "key")
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
-            if not path.is_file():
-                raise InvalidInput(f"No dataset file at {path}.", field="source")
-            content, filename = path.read_bytes() if path.stat().st_size <= MAX_SINGLE_UPLOAD_BYTES else b"", path.stem
-            if not content:
-                raise InvalidInput(f"{path} is empty or larger than 5 MiB; split it (the chunked upload of larger "
-                                   "files is not supported by this client yet).", field="source")
+            if not path.is_file() or path.stat().st_size == 0:
+                raise InvalidInput(f"No dataset file at {path}, or it is empty.", field="source")
+            size, filename = path.stat().st_size, path.stem
+            if size > MAX_SINGLE_UPLOAD_BYTES:
+                with path.open("rb") as stream:
+                    return self._chunked_upload(project, key, name, stream, size, wait)
+            content = path.read_bytes()
         else:
             lines = [json.dumps(dict(row)) for row in source]
             if not lines:
                 raise InvalidInput("The dataset has no rows.", field="source")
             content, filename = ("\n".join(lines) + "\n").encode(), key
             if len(content) > MAX_SINGLE_UPLOAD_BYTES:
-                raise InvalidInput("The dataset is larger than 5 MiB; upload it in parts (several datasets).",
-                                   field="source")
+                return self._chunked_upload(project, key, name, io.BytesIO(content), len(content), wait)
         operations = {"query": OPERATIONS["LoadDataset"], "operationName": "LoadDataset",
                       "variables": {"input": {"project": project, "name": name or key, "key": key}, "file": None}}
         response = self._http.request("POST", GRAPHQL_PATH, files=[
@@ -539,6 +592,28 @@ class AdaptiveClient(PlatformClient):
             ("map", (None, json.dumps({"0": ["variables.file"]}).encode())),
             ("0", (filename, content, "application/jsonl"))])
         return Dataset.model_validate(self._graphql_data("LoadDataset", response)["createDataset"])
+
+    def _chunked_upload(self, project: str, key: str, name: str | None, stream: BinaryIO, size: int,
+                        wait: WaitOptions | None) -> Dataset:
+        parts, part_size = upload_parts(size)
+        session = self._rest("upload/init", {"content_type": "application/jsonl", "metadata": None,
+                                             "total_parts_count": parts})["session_id"]
+        try:
+            for number in range(1, parts + 1):
+                self._http.request("POST", "api/v1/upload/part", params={"session_id": session, "part_number": number},
+                                   content=stream.read(part_size), headers={"Content-Type": "application/octet-stream"},
+                                   idempotent=True)  # the same part number replaces the part
+            created = self.graphql("CreateDatasetFromMultipartUpload", {"input": {
+                "project": project, "name": name or key, "key": key, "uploadSessionId": session}})
+        except Exception:
+            try:
+                self._http.request("DELETE", "api/v1/upload/abort", json_body={"session_id": session})
+            except Exception as abort_error:  # the upload's own error is the one to raise
+                logger.warning("Adaptive upload session %s could not be aborted: %s", session, abort_error)
+            raise
+        dataset_id = str(created["createDatasetFromMultipartUpload"]["datasetId"])
+        AdaptiveUploadHandle(self, project, dataset_id).wait(wait or WaitOptions(poll_interval_seconds=2.0))
+        return self.get_dataset(project, dataset_id)
 
     def list_datasets(self, project: str) -> list[Dataset]:
         data = self.graphql("ListDatasets", {"input": _key(project, "project")})

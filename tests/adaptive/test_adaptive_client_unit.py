@@ -176,3 +176,60 @@ def test_ab_test_winner_follows_the_metric_and_the_score_type() -> None:
                                         "report": report})
     assert comparison.winner() == "model-a"  # most head-to-head wins
     assert AbTest.model_validate({"id": "3", "key": "ab3", "status": "WARMUP"}).winner() is None
+
+
+def test_large_dataset_goes_in_parts_then_waits_for_processing(tmp_path: Any) -> None:
+    from dagster_labeling._core import WaitOptions
+
+    path = tmp_path / "big.jsonl"
+    line = json.dumps({"messages": [{"role": "user", "content": "x" * 1000}], "completion": "y"}) + "\n"
+    path.write_text(line * (12 * 1024 * 1024 // len(line) + 1))
+    size = path.stat().st_size
+    polls = iter(["PENDING", "DONE"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        route = request.url.path
+        if route.endswith("/upload/init"):
+            return httpx.Response(200, json={"session_id": "upl-1"})
+        if route.endswith("/upload/part"):
+            return httpx.Response(200, json={})
+        operation = json.loads(request.content)["operationName"]
+        if operation == "CreateDatasetFromMultipartUpload":
+            return httpx.Response(200, json={"data": {"createDatasetFromMultipartUpload": {
+                "datasetId": "ds-id", "status": "PENDING", "progress": 0.0, "error": None}}})
+        if operation == "DatasetUploadProcessingStatus":
+            return httpx.Response(200, json={"data": {"datasetUploadProcessingStatus": {
+                "datasetId": "ds-id", "status": next(polls), "progress": 1.0, "error": None}}})
+        return httpx.Response(200, json={"data": {"dataset": {"id": "ds-id", "key": "big", "records": 3}}})
+
+    client, rec = client_with(answer)
+    dataset = client.upload_dataset("p", "big", path, wait=WaitOptions(poll_interval_seconds=0.001))
+    assert dataset.id == "ds-id"
+    init = json.loads(rec.requests[0].content)
+    assert init == {"content_type": "application/jsonl", "metadata": None, "total_parts_count": 3}
+    parts = [r for r in rec.requests if r.url.path.endswith("/upload/part")]
+    assert [dict(r.url.params) for r in parts] == [{"session_id": "upl-1", "part_number": str(n)} for n in (1, 2, 3)]
+    assert [len(r.content) for r in parts] == [5 * 1024 * 1024, 5 * 1024 * 1024, size - 10 * 1024 * 1024]
+    assert b"".join(r.content for r in parts) == path.read_bytes()
+    assert all(r.headers["content-type"] == "application/octet-stream" for r in parts)
+    create = json.loads(rec.requests[4].content)
+    assert create["variables"] == {"input": {"project": "p", "name": "big", "key": "big", "uploadSessionId": "upl-1"}}
+
+
+def test_a_part_that_fails_aborts_the_upload_session(tmp_path: Any) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"completion": "y"}\n' * (6 * 1024 * 1024 // 20 + 1))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/upload/init"):
+            return httpx.Response(200, json={"session_id": "upl-2"})
+        if request.url.path.endswith("/upload/part"):
+            return httpx.Response(400, json={"error": "part too large"})
+        return httpx.Response(200, json={})
+
+    client, rec = client_with(answer)
+    with pytest.raises(Exception, match="part too large"):
+        client.upload_dataset("p", "big", path)
+    abort = rec.requests[-1]
+    assert abort.method == "DELETE" and abort.url.path.endswith("/upload/abort")
+    assert json.loads(abort.content) == {"session_id": "upl-2"}
