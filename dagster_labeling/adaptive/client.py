@@ -445,6 +445,20 @@ class AdaptiveClient(PlatformClient):
         finally:
             response.close()
 
+    def embed(self, project: str, text: str, *, model: str | None = None, user: str | None = None) -> list[float]:
+        """The embedding of ``text`` from an embedding ``model`` (default: the project's default model)."""
+        if not isinstance(text, str) or not text:
+            raise InvalidInput("text to embed must be non-empty.", field="text")
+        body: dict[str, Any] = {"input": text, "model": f"{_key(project, 'project')}/{model}" if model else project,
+                                "encoding_format": "Float"}
+        if user is not None:
+            body["user"] = user
+        data = self._rest("embeddings", body).get("data") or []
+        if not data:
+            raise AdaptiveGraphQLError("embeddings: the answer has no embedding", platform=PLATFORM, method="POST",
+                                       path="api/v1/embeddings", status_code=200)
+        return [float(x) for x in data[0]["embedding"]]
+
     def create_interaction(self, project: str, messages: Sequence[Mapping[str, Any]], completion: str, *,
                            model: str | None = None, feedbacks: Sequence[Mapping[str, Any]] | None = None,
                            user: str | None = None, session_id: str | None = None,

@@ -229,3 +229,14 @@ def test_stream_broken_midway_raises_connection_failed(ours: AdaptiveClient,
     adaptive_emulator.set_faults(rate=1.0, weights={"stream_break": 1.0}, path_prefixes=["/api/v1/chat"])
     with pytest.raises(ConnectionFailed, match="stream broke"):
         list(ours.stream_chat("p1", [{"role": "user", "content": "Tell me a long story"}], max_tokens=40))
+
+
+def test_embeddings_match_the_sdk(ours: AdaptiveClient, sdk: Adaptive,
+                                  adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.ensure_project("p1", models=["bge-embed"], default="bge-embed")
+    theirs = sent(adaptive_emulator, lambda: sdk.embeddings.create("hello world", model="bge-embed", project="p1"))
+    mine = sent(adaptive_emulator, lambda: ours.embed("p1", "hello world", model="bge-embed"))
+    assert mine == theirs
+    vector = ours.embed("p1", "hello world", model="bge-embed")
+    expected = sdk.embeddings.create("hello world", model="bge-embed", project="p1").data[0].embedding
+    assert vector == expected and len(vector) >= 8 and any(vector)
