@@ -37,7 +37,7 @@ from dagster_labeling.adaptive.models import (
     Project,
 )
 from dagster_labeling.adaptive.resource import AdaptiveResource
-from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor
+from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor, build_adaptive_job_sensor
 
 __all__ = [
     "AbTest", "AbTestReport", "AdaptiveAbTestHandle", "AdaptiveBadRequest", "AdaptiveClient", "AdaptiveError",
@@ -45,4 +45,5 @@ __all__ = [
     "AdaptiveServerError", "AdaptiveUnauthorized", "ChatResponse", "Dataset", "FeedbackKey", "Interaction",
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
     "build_adaptive_ab_test_sensor", "build_adaptive_interactions_asset", "build_adaptive_job_asset",
+    "build_adaptive_job_sensor",
 ]

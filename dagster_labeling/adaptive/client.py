@@ -128,6 +128,8 @@ OPERATIONS: dict[str, str] = {
                       "{ deleteDataset(idOrKey: $idOrKey, project: $project) }"),
     "CreateJob": f"mutation CreateJob($input: JobInput!) {{ createJob(input: $input) {{ {_JOB} }} }}",
     "DescribeJob": f"query DescribeJob($id: UUID!) {{ job(id: $id) {{ {_JOB} }} }}",
+    "ListJobs": (f"query ListJobs($page: CursorPageInput!, $filter: ListJobsFilterInput, $order: [OrderPair!]) "
+                 f"{{ jobs(page: $page, filter: $filter, order: $order) {{ totalCount nodes {{ {_JOB} }} }} }}"),
     "CancelJob": f"mutation CancelJob($jobId: UUID!) {{ cancelJob(id: $jobId) {{ {_JOB} }} }}",
     "ListInteractions": (f"query ListInteractions($filter: ListCompletionsFilterInput!, $page: CursorPageInput!, "
                          f"$order: [OrderPair!]) {{ completions(filter: $filter, page: $page, order: $order) "
@@ -659,6 +661,14 @@ class AdaptiveClient(PlatformClient):
     def get_job(self, job_id: str) -> Job:
         data = self.graphql("DescribeJob", {"id": _key(job_id, "job_id")})
         return Job.model_validate(self._present("job", data, f"job {job_id!r}"))
+
+    def list_jobs(self, project: str, *, first: int = 100) -> list[Job]:
+        """The project's latest recipe jobs (at most ``first``)."""
+        if first < 1:
+            raise InvalidInput(f"first must be at least 1, got {first}.", field="first")
+        data = self.graphql("ListJobs", {"page": {"first": first, "after": None, "before": None, "last": None},
+                                         "filter": {"project": _key(project, "project"), "kind": None}, "order": []})
+        return [Job.model_validate(j) for j in (data.get("jobs") or {}).get("nodes") or []]
 
     def cancel_job(self, job_id: str) -> Job:
         return Job.model_validate(self.graphql("CancelJob", {"jobId": _key(job_id, "job_id")})["cancelJob"])

@@ -1,4 +1,4 @@
-"""A sensor reporting Adaptive ML A/B tests that finished (status DONE), with their winner."""
+"""Sensors for Adaptive ML: A/B tests that finished (with their winner), and recipe jobs that finished."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -7,7 +7,14 @@ import dagster as dg
 
 from dagster_labeling._dagster.naming import partition_of
 from dagster_labeling._dagster.sensors import ReportedOnce, tick_result
-from dagster_labeling.adaptive.assets import AB_TEST_KEY_META, AB_TEST_STATUS_META, WINNER_META, ab_test_metadata
+from dagster_labeling.adaptive.assets import (
+    AB_TEST_KEY_META,
+    AB_TEST_STATUS_META,
+    JOB_ID_META,
+    WINNER_META,
+    ab_test_metadata,
+    job_metadata,
+)
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
 AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
@@ -91,3 +98,82 @@ def build_adaptive_ab_test_sensor(
                            nothing="No newly finished A/B tests.")
 
     return _ab_test_sensor
+
+
+JOB_TAG = "dagster-labeling/adaptive-job"
+
+
+def build_adaptive_job_sensor(
+    *,
+    name: str,
+    project: str,
+    job_asset: dg.AssetsDefinition | None = None,
+    target: Any = None,
+    job: Any = None,
+    report_existing: bool = False,
+    max_jobs_per_tick: int = 10,
+    resource_key: str = "adaptive",
+    minimum_interval_seconds: int = 120,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor reporting the recipe jobs of ``project`` that finished (completed, failed or canceled), each once.
+
+    For a completed job that ``job_asset`` started (its name is the asset's, ``__<partition>`` per partition)
+    it records a materialization of that asset in that partition, with the job's metadata (evaluation means as
+    numbers), unless a run already waited for it; with ``target``/``job`` it requests a run
+    (``run_key=<sensor>:<job id>``, tagged with the job id). Failed and canceled jobs are logged. On the first
+    tick, jobs already finished are only recorded unless ``report_existing``.
+
+    >>> build_adaptive_job_sensor(name="jobs_done", project="support", target="evaluation_report").name
+    'jobs_done'
+    """
+    if max_jobs_per_tick < 1:
+        raise ValueError("max_jobs_per_tick must be at least 1")
+    if job_asset is None and target is None and job is None:
+        raise ValueError("give job_asset (to record materializations) and/or target/job")
+    base = job_asset.key.path[-1] if job_asset is not None else None
+
+    @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status, required_resource_keys={resource_key},
+               description=f"Reports finished Adaptive recipe jobs of project {project}.")
+    def _job_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
+        reported = ReportedOnce(context.cursor, "reported")
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        events: list[dg.AssetMaterialization] = []
+        requests: list[dg.RunRequest] = []
+        with adaptive.get_client() as client:
+            finished = {j.id: j for j in client.list_jobs(project)
+                        if j.status in ("COMPLETED", "FAILED", "CANCELED")}
+            waited = _waited_jobs(context.instance, job_asset) if finished else set()
+            for job_id in reported.new(finished, report_existing=report_existing)[:max_jobs_per_tick]:
+                remote = finished[job_id]
+                reported.mark(job_id)
+                if remote.status != "COMPLETED":
+                    context.log.warning(f"Adaptive job {job_id} ({remote.name}) ended {remote.status}: {remote.error}")
+                    continue
+                if job_id in waited:
+                    continue
+                belongs, partition = partition_of(base, remote.name or "") if base is not None else (False, None)
+                if job_asset is not None and belongs:
+                    events.append(dg.AssetMaterialization(asset_key=job_asset.key, partition=partition,
+                                                          metadata=job_metadata(remote)))
+                if target is not None or job is not None:
+                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}", tags={JOB_TAG: job_id},
+                                                  partition_key=partition if belongs else None))
+        return tick_result(context, reported.cursor(), requests=requests, events=events,
+                           nothing="No newly finished Adaptive jobs.")
+
+    return _job_sensor
+
+
+def _waited_jobs(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, limit: int = 200) -> set[str]:
+    """Job ids that a run of ``asset`` already waited for (materialized with status COMPLETED)."""
+    if asset is None:
+        return set()
+    done = set()
+    for record in instance.fetch_materializations(asset.key, limit=limit).records:
+        mat = record.event_log_entry.asset_materialization
+        meta = mat.metadata if mat else {}
+        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == "COMPLETED":
+            done.add(str(getattr(meta.get(JOB_ID_META), "value", "")))
+    return done

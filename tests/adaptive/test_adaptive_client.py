@@ -240,3 +240,16 @@ def test_embeddings_match_the_sdk(ours: AdaptiveClient, sdk: Adaptive,
     vector = ours.embed("p1", "hello world", model="bge-embed")
     expected = sdk.embeddings.create("hello world", model="bge-embed", project="p1").data[0].embedding
     assert vector == expected and len(vector) >= 8 and any(vector)
+
+
+def test_list_jobs_sends_what_the_sdk_sends(ours: AdaptiveClient, sdk: Adaptive,
+                                            adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
+    job = ours.run_job("p1", "eval-judge", args={"model": LLAMA})
+
+    def sdk_list() -> None:
+        with pytest.raises(Exception):  # noqa: B017  the SDK sends the request, then fails to parse a non-empty list
+            sdk.jobs.list(first=100, project="p1")
+
+    assert sent(adaptive_emulator, lambda: ours.list_jobs("p1")) == sent(adaptive_emulator, sdk_list)
+    assert [j.id for j in ours.list_jobs("p1")] == [job.id]

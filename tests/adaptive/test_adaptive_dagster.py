@@ -200,3 +200,39 @@ def test_interactions_under_faults_end_with_each_row_logged_exactly_once(adaptiv
         stored = client.list_interactions(project, first=500)
     keys = sorted(lb.value for i in stored for lb in i.labels if lb.key == "dagster_row")
     assert keys == sorted(f"answers_logged/r{i}" for i in range(40))  # every row, none twice
+
+
+def test_job_sensor_reports_a_handed_off_job_in_its_partition(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                              project: str) -> None:
+    from dagster_labeling.adaptive import build_adaptive_job_asset, build_adaptive_job_sensor
+
+    weeks = dg.StaticPartitionsDefinition(["w1", "w2"])
+    evaluation = build_adaptive_job_asset(name="weekly_eval", project=project, recipe="eval-judge",
+                                          args={"models": [LLAMA, QWEN]}, partitions_def=weeks,
+                                          wait_for_completion=False)
+    sensor = build_adaptive_job_sensor(name="eval_done", project=project, job_asset=evaluation)
+    instance = dg.DagsterInstance.ephemeral()
+    res = resource(adaptive_emulator)
+
+    def tick(cursor: str | None) -> tuple[Any, str | None]:
+        with dg.build_sensor_context(cursor=cursor, instance=instance, resources={"adaptive": res}) as ctx:
+            result = sensor(ctx)
+            return result, result.cursor if isinstance(result, dg.SensorResult) else ctx.cursor
+
+    _, cursor = tick(None)
+    handed = dg.materialize([evaluation], instance=instance, partition_key="w1", resources={"adaptive": res})
+    job_id = handed.output_for_node("weekly_eval")
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        other = client.run_job(project, "sft", args={"model": LLAMA})  # not the asset's: no event
+        other.cancel()
+    running, cursor = tick(cursor)
+    assert isinstance(running, dg.SkipReason)
+    adaptive_emulator.complete_all()
+    done, cursor = tick(cursor)
+    assert isinstance(done, dg.SensorResult)
+    [event] = done.asset_events
+    assert event.asset_key == evaluation.key and event.partition == "w1"
+    assert event.metadata["adaptive/job_id"].value == job_id and event.metadata["adaptive/status"].value == "COMPLETED"
+    assert any(k.startswith("adaptive/mean/") for k in event.metadata)
+    again, cursor = tick(cursor)
+    assert isinstance(again, dg.SkipReason)
