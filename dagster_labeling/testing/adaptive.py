@@ -26,6 +26,12 @@ worth knowing:
   produce an ``EVALUATION`` artifact with ``byproducts.evalResults`` per model and metric; other recipes
   produce a ``MODEL`` artifact and register the trained model (``args["output_model_key"]`` or
   ``<model>-<recipe>-<n>``). ``fail_jobs`` makes jobs end FAILED.
+* Datasets over 5 MiB take the SDK's chunked path: ``POST /api/v1/upload/init`` opens a session,
+  ``POST /api/v1/upload/part?session_id=&part_number=`` stores raw bytes by part number (a re-sent part
+  replaces it), ``DELETE /api/v1/upload/abort`` drops the session, and ``CreateDatasetFromMultipartUpload``
+  joins the parts (all must be there) into a PENDING upload. ``DatasetUploadProcessingStatus`` answers PENDING
+  for ``upload_processing_polls`` polls (default 0: the first poll is DONE), then parses the file: DONE, and the
+  dataset exists, or ERROR if a line is not a JSON object with ``messages``.
 """
 
 import base64
@@ -64,6 +70,7 @@ VOCAB = ("the model answers with a short and helpful reply about data labels qua
 AB_ACTIVE = frozenset({"WARMUP", "IN_PROGRESS"})
 JOB_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 EMBEDDING_DIM = 8
+MAX_UPLOAD_PARTS = 10_000
 
 
 class GraphQLError(Exception):
@@ -138,11 +145,13 @@ class AdaptiveEmulator(PlatformEmulator):
     name = "adaptive"
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None,
-                 job_pending_seconds: float = 1.0, job_run_seconds: float = 5.0, ab_min_scores: int = 20) -> None:
+                 job_pending_seconds: float = 1.0, job_run_seconds: float = 5.0, ab_min_scores: int = 20,
+                 upload_processing_polls: int = 0) -> None:
         super().__init__(api_key=api_key, clock=clock)
         self.job_pending_seconds = job_pending_seconds
         self.job_run_seconds = job_run_seconds
         self.ab_min_scores = ab_min_scores
+        self.upload_processing_polls = upload_processing_polls
         self.fail_jobs = False
         self._seq = itertools.count(1)
         r = self.router.add
@@ -152,6 +161,9 @@ class AdaptiveEmulator(PlatformEmulator):
         r("POST", "/api/v1/comparison", self.rest_comparison)
         r("POST", "/api/v1/embeddings", self.rest_embeddings)
         r("GET", "/api/v1/datasets/{id}/download", self.rest_download_dataset)
+        r("POST", "/api/v1/upload/init", self.rest_upload_init)
+        r("POST", "/api/v1/upload/part", self.rest_upload_part)
+        r("DELETE", "/api/v1/upload/abort", self.rest_upload_abort)
         self.operations: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
             "CreateProject": ("createProject", self._op_create_project),
             "CreateUseCase": ("createUseCase", self._op_create_project),
@@ -183,6 +195,8 @@ class AdaptiveEmulator(PlatformEmulator):
             "ListDatasets": ("datasets", self._op_list_datasets),
             "DescribeDataset": ("dataset", self._op_describe_dataset),
             "DeleteDataset": ("deleteDataset", self._op_delete_dataset),
+            "CreateDatasetFromMultipartUpload": ("createDatasetFromMultipartUpload", self._op_create_from_upload),
+            "DatasetUploadProcessingStatus": ("datasetUploadProcessingStatus", self._op_upload_status),
             "CreateJob": ("createJob", self._op_create_job),
             "DescribeJob": ("job", self._op_describe_job),
             "CancelJob": ("cancelJob", self._op_cancel_job),
@@ -203,6 +217,8 @@ class AdaptiveEmulator(PlatformEmulator):
         self.comparisons: dict[str, dict[str, Any]] = {}
         self.ab_campaigns: dict[str, dict[str, Any]] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
+        self.upload_sessions: dict[str, dict[str, Any]] = {}
+        self.dataset_uploads: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.team = {"id": self._uuid(), "key": "default", "name": "Default team", "createdAt": _ms(now)}
         self.user = {"id": self._uuid(), "name": "Emulator User", "email": "emulator@example.com"}
@@ -210,7 +226,7 @@ class AdaptiveEmulator(PlatformEmulator):
             self._add_model(key, name, backbone=backbone, created=now)
 
     def reset(self) -> None:
-        """Forget every project, metric, completion, score, A/B test, dataset, job and non-seed model."""
+        """Forget every project, metric, completion, score, A/B test, dataset, upload, job and non-seed model."""
         super().reset()
         with self.lock:
             self._clear_state()
@@ -890,9 +906,21 @@ class AdaptiveEmulator(PlatformEmulator):
         content = (v.get("__files__") or {}).get("file")
         if content is None:
             raise GraphQLError("LoadDataset needs a file (GraphQL multipart request, map to variables.file)")
-        key = data.get("key") or _slug(data.get("name") or "dataset")
-        if self._dataset(key, project) is not None:
+        key = self._new_dataset_key(data, project)
+        ds = self._add_dataset(self._uuid(), key, data.get("name") or key, project, content)
+        return self._dataset_json(ds)
+
+    def _new_dataset_key(self, data: dict[str, Any], project: dict[str, Any]) -> str:
+        key = str(data.get("key") or _slug(data.get("name") or "dataset"))
+        pending = any(u["key"] == key and u["project"] == project["key"] and u["status"] == "PENDING"
+                      for u in self.dataset_uploads.values())
+        if pending or self._dataset(key, project) is not None:
             raise GraphQLError(f"Dataset with key {key!r} already exists in project {project['key']!r}")
+        return key
+
+    def _add_dataset(self, dataset_id: str, key: str, name: str, project: dict[str, Any],
+                     content: bytes) -> dict[str, Any]:
+        """Parse the JSONL ``content`` (GraphQLError naming the first bad line) and store the dataset."""
         lines = [ln for ln in content.decode("utf-8", "replace").splitlines() if ln.strip()]
         rows = []
         for i, ln in enumerate(lines, 1):
@@ -909,10 +937,95 @@ class AdaptiveEmulator(PlatformEmulator):
             kind = "PROMPT_COMPLETION_SCORE" if all("feedbacks" in r for r in rows) else "PROMPT_COMPLETION"
         else:
             kind = "PROMPT"
-        ds = {"id": self._uuid(), "key": key, "name": data.get("name") or key, "createdAt": _ms(self.clock.now()),
+        ds = {"id": dataset_id, "key": key, "name": name, "createdAt": _ms(self.clock.now()),
               "kind": kind, "records": len(rows), "project": project["key"], "content": content}
         self.datasets[ds["id"]] = ds
-        return self._dataset_json(ds)
+        return ds
+
+    # chunked upload (> 5 MiB): REST init / part / abort, then CreateDatasetFromMultipartUpload and polling
+    def rest_upload_init(self, req: Request) -> Any:
+        body = self._body(req)
+        total = body.get("total_parts_count")
+        if not isinstance(total, int) or isinstance(total, bool) or not 1 <= total <= MAX_UPLOAD_PARTS:
+            raise HTTPError(422, f"total_parts_count must be an integer in 1..{MAX_UPLOAD_PARTS}, got {total!r}")
+        session_id = f"upl-{uuid.uuid4().hex}"
+        self.upload_sessions[session_id] = {"id": session_id, "content_type": body.get("content_type"),
+                                            "metadata": body.get("metadata"), "total": total, "parts": {},
+                                            "created": self.clock.now()}
+        return {"session_id": session_id}
+
+    def _upload_session(self, session_id: Any) -> dict[str, Any]:
+        if not isinstance(session_id, str) or not session_id:
+            raise HTTPError(422, "session_id is required")
+        session = self.upload_sessions.get(session_id)
+        if session is None:
+            raise HTTPError(404, f"EntityNotFound: upload session {session_id!r} not found")
+        return session
+
+    def rest_upload_part(self, req: Request) -> RawResponse:
+        session = self._upload_session(req.q("session_id"))
+        raw = req.q("part_number")
+        try:
+            number = int(raw or "")
+        except ValueError:
+            raise HTTPError(400, f"part_number must be an integer, got {raw!r}") from None
+        if not 1 <= number <= session["total"]:
+            raise HTTPError(400, f"part_number {number} is out of range 1..{session['total']}")
+        session["parts"][number] = req.body
+        return RawResponse(200, b"")
+
+    def rest_upload_abort(self, req: Request) -> Any:
+        session = self._upload_session(self._body(req).get("session_id"))
+        del self.upload_sessions[session["id"]]
+        return {}
+
+    def _op_create_from_upload(self, v: dict[str, Any]) -> Any:
+        data = v.get("input") or {}
+        project = self._project(data.get("project"))
+        session_id = data.get("uploadSessionId")
+        session = self.upload_sessions.get(session_id) if isinstance(session_id, str) else None
+        if session is None:
+            raise EntityNotFound("upload session", session_id)
+        missing = [n for n in range(1, session["total"] + 1) if n not in session["parts"]]
+        if missing:
+            raise GraphQLError(f"Upload session {session_id!r} is incomplete: missing parts {missing} "
+                               f"of {session['total']}")
+        key = self._new_dataset_key(data, project)
+        del self.upload_sessions[session["id"]]
+        upload = {"id": self._uuid(), "key": key, "name": data.get("name") or key, "project": project["key"],
+                  "content": b"".join(session["parts"][n] for n in range(1, session["total"] + 1)),
+                  "status": "PENDING", "progress": 0.0, "error": None, "polls": 0}
+        self.dataset_uploads[upload["id"]] = upload
+        return self._upload_status_json(upload)
+
+    @staticmethod
+    def _upload_status_json(upload: dict[str, Any]) -> dict[str, Any]:
+        return {"datasetId": upload["id"], "status": upload["status"], "progress": upload["progress"],
+                "error": upload["error"]}
+
+    def _op_upload_status(self, v: dict[str, Any]) -> Any:
+        data = v.get("input") or {}
+        project = self._project(data.get("project"))
+        upload = self.dataset_uploads.get(str(data.get("datasetId")))
+        if upload is None or upload["project"] != project["key"]:
+            raise EntityNotFound("dataset upload", data.get("datasetId"), f" in project {project['key']!r}")
+        if upload["status"] == "PENDING":
+            upload["polls"] += 1
+            wait = max(0, int(self.upload_processing_polls))
+            if upload["polls"] <= wait:
+                upload["progress"] = round(upload["polls"] / (wait + 1), 4)
+            else:
+                self._process_upload(upload, project)
+        return self._upload_status_json(upload)
+
+    def _process_upload(self, upload: dict[str, Any], project: dict[str, Any]) -> None:
+        try:
+            self._add_dataset(upload["id"], upload["key"], upload["name"], project, upload["content"])
+        except GraphQLError as err:
+            upload.update(status="ERROR", error=str(err))
+        else:
+            upload.update(status="DONE", progress=1.0)
+        upload["content"] = b""  # kept by the dataset (DONE) or not needed (ERROR)
 
     def _op_list_datasets(self, v: dict[str, Any]) -> Any:
         project = self._project(v.get("input", v.get("project")))

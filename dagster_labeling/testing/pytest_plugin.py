@@ -175,7 +175,7 @@ def refuel_emulator(emulator_server: EmulatorServer) -> Iterator[RefuelEmulatorH
 @pytest.fixture
 def adaptive_emulator(emulator_server: EmulatorServer) -> Iterator[AdaptiveEmulatorHandle]:
     """The session server's Adaptive ML emulator, reset before and after; jobs take ~0.3 s, A/B tests need 20 scores."""
-    knobs = ("job_pending_seconds", "job_run_seconds", "ab_min_scores", "fail_jobs")
+    knobs = ("job_pending_seconds", "job_run_seconds", "ab_min_scores", "fail_jobs", "upload_processing_polls")
     fast = {"job_pending_seconds": 0.05, "job_run_seconds": 0.25}
     with fresh_platform(emulator_server, "adaptive", knobs, fast) as state:
         yield AdaptiveEmulatorHandle(emulator_server, state)
