@@ -2,6 +2,7 @@
 request by request), real behaviour (A/B tests reach DONE with a winner, jobs progress), typed errors."""
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,35 @@ def test_list_jobs_sends_what_the_sdk_sends(ours: AdaptiveClient, sdk: Adaptive,
 
     assert sent(adaptive_emulator, lambda: ours.list_jobs("p1")) == sent(adaptive_emulator, sdk_list)
     assert [j.id for j in ours.list_jobs("p1")] == [job.id]
+
+
+def test_chunked_upload_matches_the_sdk_and_lands_whole(ours: AdaptiveClient, sdk: Adaptive,
+                                                       adaptive_emulator: AdaptiveEmulatorHandle,
+                                                       tmp_path: Path) -> None:
+    adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
+    line = json.dumps({"messages": [{"role": "user", "content": "q" * 500}], "completion": "a"}) + "\n"
+    lines = 6 * 1024 * 1024 // len(line) + 10
+    for name in ("big-1", "big-2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "big.jsonl").write_text(line * lines)
+    adaptive_emulator.request_log.clear()
+    sdk.datasets.upload(str(tmp_path / "big-1" / "big.jsonl"), "big-1", project="p1")
+    theirs = list(adaptive_emulator.request_log)
+    adaptive_emulator.request_log.clear()
+    dataset = ours.upload_dataset("p1", "big-2", tmp_path / "big-2" / "big.jsonl")
+    mine = list(adaptive_emulator.request_log)
+
+    def shape(entries: list[Any]) -> list[Any]:
+        out = []
+        for e in entries:
+            body: Any = e.body if e.headers.get("content-type") == "application/octet-stream" else e.json()
+            if isinstance(body, dict) and "operationName" in body:
+                body = [body["operationName"], body["variables"]]
+            query = re.sub(r"upl-[0-9a-f]+", "S", e.query)
+            text = body if isinstance(body, bytes) else json.loads(re.sub(
+                r'"(upl-[0-9a-f]+|[0-9a-f-]{36})"', '"X"', json.dumps(body).replace("big-2", "big-1")))
+            out.append((e.method, e.path, query, text))
+        return out
+
+    assert shape(mine) == shape(theirs)
+    assert dataset.key == "big-2" and dataset.records == lines
