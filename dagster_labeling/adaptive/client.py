@@ -639,6 +639,36 @@ class AdaptiveClient(PlatformClient):
         data = self.graphql("DescribeDataset", {"input": _key(key, "key"), "project": _key(project, "project")})
         return Dataset.model_validate(self._present("dataset", data, f"dataset {key!r} in {project!r}"))
 
+    def download_dataset(self, project: str, key: str, destination: str | os.PathLike[str], *,
+                         format: str = "original") -> Path:
+        """Stream a dataset (``format``: ``original`` as uploaded, or ``recipe`` as processed) to a file.
+
+        Written to a temporary file beside ``destination`` and renamed when complete: never a partial file.
+        """
+        if format not in ("original", "recipe"):
+            raise InvalidInput(f"format must be 'original' or 'recipe', got {format!r}.", field="format")
+        dataset = self.get_dataset(project, key)
+        if not dataset.download_url:
+            raise AdaptiveNotFound(f"Dataset {key!r} has no download URL.", platform=PLATFORM, method="POST",
+                                   path=GRAPHQL_PATH, status_code=200)
+        target = Path(destination)
+        partial = target.with_name(target.name + ".part")
+        response = self._http.request("GET", dataset.download_url.lstrip("/"), params={"format": format},
+                                      stream=True)
+        try:
+            with partial.open("wb") as out:
+                for block in response.iter_bytes():
+                    out.write(block)
+        except httpx.TransportError as exc:
+            partial.unlink(missing_ok=True)
+            raise ConnectionFailed(self._http.redactor.redact(
+                f"{PLATFORM} GET {dataset.download_url}: the download broke: {type(exc).__name__}: {exc}"),
+                platform=PLATFORM, method="GET", path=dataset.download_url, attempts=1) from None
+        finally:
+            response.close()
+        partial.replace(target)
+        return target
+
     def delete_dataset(self, project: str, key: str) -> bool:
         data = self.graphql("DeleteDataset", {"idOrKey": _key(key, "key"), "project": _key(project, "project")})
         return bool(data.get("deleteDataset"))

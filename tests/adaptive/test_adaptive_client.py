@@ -286,3 +286,19 @@ def test_chunked_upload_matches_the_sdk_and_lands_whole(ours: AdaptiveClient, sd
 
     assert shape(mine) == shape(theirs)
     assert dataset.key == "big-2" and dataset.records == lines
+
+
+def test_download_dataset_matches_the_sdk_and_the_upload(ours: AdaptiveClient, sdk: Adaptive,
+                                                        adaptive_emulator: AdaptiveEmulatorHandle,
+                                                        tmp_path: Path) -> None:
+    adaptive_emulator.ensure_project("p1", models=[LLAMA], default=LLAMA)
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}], "completion": f"a{i}"} for i in range(5)]
+    ours.upload_dataset("p1", "faq", rows)
+    theirs = sent(adaptive_emulator, lambda: sdk.datasets.download("faq", str(tmp_path / "sdk.jsonl"), project="p1"))
+    mine = sent(adaptive_emulator, lambda: ours.download_dataset("p1", "faq", tmp_path / "ours.jsonl"))
+    assert mine == theirs
+    assert [json.loads(line) for line in (tmp_path / "ours.jsonl").read_text().splitlines()] == rows
+    assert (tmp_path / "ours.jsonl").read_bytes() == (tmp_path / "sdk.jsonl").read_bytes()
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(AdaptiveNotFound):
+        ours.download_dataset("p1", "missing", tmp_path / "x.jsonl")
