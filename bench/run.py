@@ -300,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.argilla import main as argilla_main
 
         return argilla_main(argv[1:])
+    if argv and argv[0] == "adaptive":  # python -m bench adaptive [--quick]
+        from bench.adaptive import main as adaptive_main
+
+        return adaptive_main(argv[1:])
     # -------------------------------------------------------------------------------------------------------
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="Simulated latency per request.")

@@ -9,6 +9,7 @@ their feedback from a DataFrame.
 """
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -323,12 +324,20 @@ def build_adaptive_interactions_asset(
 
 def _logged_rows(client: AdaptiveClient, project: str, row_labels: Sequence[str],
                  chunk: int = 100) -> dict[str, str]:
-    """``{row label: completion id}`` of the interactions already logged with these ``dagster_row`` labels."""
-    found: dict[str, str] = {}
-    for start in range(0, len(row_labels), chunk):
-        part = list(row_labels[start:start + chunk])
+    """``{row label: completion id}`` of the interactions already logged with these ``dagster_row`` labels
+    (one query per ``chunk`` labels, the queries sent concurrently: they are independent reads)."""
+    parts = [list(row_labels[start:start + chunk]) for start in range(0, len(row_labels), chunk)]
+
+    def lookup(part: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
         for interaction in client.list_interactions(project, labels={ROW_LABEL: part}, first=len(part) * 2):
             for label in interaction.labels:
                 if label.key == ROW_LABEL and label.value in part:
                     found.setdefault(label.value, interaction.id)
-    return found
+        return found
+
+    merged: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(client.max_concurrency, len(parts)))) as pool:
+        for found in pool.map(lookup, parts):  # a query that finally fails raises: never a silent gap
+            merged.update(found)
+    return merged

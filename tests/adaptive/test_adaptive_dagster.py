@@ -236,3 +236,13 @@ def test_job_sensor_reports_a_handed_off_job_in_its_partition(adaptive_emulator:
     assert any(k.startswith("adaptive/mean/") for k in event.metadata)
     again, cursor = tick(cursor)
     assert isinstance(again, dg.SkipReason)
+
+
+def test_logged_row_lookup_spans_chunks(adaptive_emulator: AdaptiveEmulatorHandle, project: str) -> None:
+    from dagster_labeling.adaptive.assets import ROW_LABEL, _logged_rows
+
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url, max_concurrency=4) as client:
+        ids = {f"a/r{i}": client.create_interaction(project, [{"role": "user", "content": f"q{i}"}], f"a{i}",
+                                                    labels={ROW_LABEL: f"a/r{i}"}).completion_id for i in range(10)}
+        asked = [f"a/r{i}" for i in range(12)]  # two never logged
+        assert _logged_rows(client, project, asked, chunk=3) == ids  # four concurrent queries, merged
