@@ -281,7 +281,7 @@ def build_adaptive_interactions_asset(
         scope = remote_name(name, partition_key_of(context))
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         items = []
-        for key, (_, row) in zip(keys, rows.iterrows(), strict=True):
+        for key, row in zip(keys, rows.to_dict("records"), strict=True):
             labels = {ROW_LABEL: f"{scope}/{key}", **{c: str(row[c]) for c in label_columns}}
             feedbacks = None
             if feedback_key is not None and feedback_column is not None and pd.notna(row[feedback_column]):
