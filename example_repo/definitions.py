@@ -22,8 +22,8 @@ The review assistant on Adaptive ML, tuned by feedback and A/B tested:
 ``adaptive_review_project`` (the project, its two candidate models and the ``label_accepted`` feedback key) →
 ``label_feedback`` (each reviewed LLM label, and whether people kept it) → ``review_label_interactions``
 (logged as interactions with that feedback, each row once); ``assistant_ab_test`` starts an A/B test of
-the two models (handed off) and the ``assistant_ab_test_done`` sensor records the winner, which Adaptive
-promotes to the project's default model.
+the two models (handed off), the ``assistant_ab_test_done`` sensor records the winner, and
+``assistant_default_model`` promotes it to the project's default model when the result is significant.
 
 Configuration comes from the environment: the keys ``SCALE_API_KEY`` (LLM Engine uses the Scale key too),
 ``REFUEL_API_KEY``, ``ARGILLA_API_KEY`` and ``ADAPTIVE_API_KEY`` (read at run time through ``dg.EnvVar``),
@@ -43,6 +43,7 @@ from dagster_labeling.adaptive import (
     build_adaptive_ab_test_asset,
     build_adaptive_ab_test_sensor,
     build_adaptive_interactions_asset,
+    build_adaptive_promote_winner_asset,
 )
 from dagster_labeling.argilla import (
     ArgillaResource,
@@ -297,7 +298,11 @@ review_label_interactions = build_adaptive_interactions_asset(
 )
 assistant_ab_test = build_adaptive_ab_test_asset(
     name="assistant_ab_test", project=ADAPTIVE_PROJECT, feedback_key=FEEDBACK_KEY, models=ASSISTANT_MODELS,
-    auto_deploy=True, wait_for_completion=False, deps=[adaptive_review_project], group_name="adaptive",
+    wait_for_completion=False, deps=[adaptive_review_project], group_name="adaptive",
+)
+assistant_default_model = build_adaptive_promote_winner_asset(
+    name="assistant_default_model", ab_test_asset=assistant_ab_test, project=ADAPTIVE_PROJECT, max_p_value=0.05,
+    group_name="adaptive",
 )
 
 labels_job = dg.define_asset_job("scale_labels_job", selection=[review_sentiment_labels, label_summary])
@@ -319,7 +324,8 @@ defs = dg.Definitions(
             review_sentiment_labels, label_summary,
             reviews_refuel_dataset, refuel_review_task, review_llm_labels, low_confidence_reviews, review_queue,
             reviewed_labels, sentiment_training_pairs, sentiment_training_file, sentiment_model,
-            adaptive_review_project, label_feedback, review_label_interactions, assistant_ab_test],
+            adaptive_review_project, label_feedback, review_label_interactions, assistant_ab_test,
+            assistant_default_model],
     asset_checks=[review_llm_confidence, reviewed_labels_check],
     jobs=[labels_job, scale_task_callback_job],
     sensors=[

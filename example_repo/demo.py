@@ -10,7 +10,8 @@
    and brings the reviewed answers back as a DataFrame;
 5. fine-tunes a model on Scale LLM Engine on the two labeled days and prints its loss per epoch;
 6. logs the reviewed labels to Adaptive ML as interactions with feedback, starts an A/B test of two assistant
-   models, sends it simulated production traffic with feedback, and lets the sensor report the winner;
+   models, sends it simulated production traffic with feedback, lets the sensor report the winner and
+   promotes it to the default model when the result is significant;
 7. prints ids, counts, label distributions, and where the results are.
 """
 
@@ -80,16 +81,22 @@ def _adaptive_step(example: Any, resources: dict[str, Any], instance: dg.Dagster
                 client.log_metric(str(answer.completion_id), example.FEEDBACK_KEY, accepted)
         with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
             tick = sensor(context)
-        if isinstance(tick, dg.SensorResult) and tick.asset_events:
-            event = tick.asset_events[0]
-            print(f"  sensor tick: {event.asset_key.to_user_string()} recorded with winner "
-                  f"{event.metadata['adaptive/winner'].value}")
+        if isinstance(tick, dg.SensorResult):
+            for event in tick.asset_events:  # what the daemon does with a sensor's asset events
+                instance.report_runless_asset_event(event)
+                print(f"  sensor tick: {event.asset_key.to_user_string()} recorded with winner "
+                      f"{event.metadata['adaptive/winner'].value}")
         test = client.get_ab_test(test_key)
         variants = ", ".join(f"{v.variant.key} {v.interval.middle:.2f}" for v in (test.report.variants
                              if test.report else []) if v.interval and v.interval.middle is not None)
         print(f"  {test.status}: winner {test.winner()} (acceptance {variants}; p-value "
               f"{test.report.p_value if test.report else float('nan'):.3f})")
-        print(f"  the project's default model is now {client.get_project(example.ADAPTIVE_PROJECT).default_model}")
+    result = dg.materialize([example.assistant_ab_test, example.assistant_default_model],
+                            selection=[example.assistant_default_model], resources=resources, instance=instance,
+                            run_config=QUIET)
+    meta = result.asset_materializations_for_node("assistant_default_model")[0].metadata
+    print(f"  {'promoted' if meta['adaptive/promoted'].value else 'not promoted (not significant)'}: the project's "
+          f"default model is now {result.output_for_node('assistant_default_model')}")
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ from dagster_labeling.adaptive.assets import (
     build_adaptive_ab_test_asset,
     build_adaptive_interactions_asset,
     build_adaptive_job_asset,
+    build_adaptive_promote_winner_asset,
 )
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.errors import (
@@ -45,5 +46,6 @@ __all__ = [
     "AdaptiveServerError", "AdaptiveUnauthorized", "ChatResponse", "Dataset", "FeedbackKey", "Interaction",
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
     "build_adaptive_ab_test_sensor", "build_adaptive_interactions_asset", "build_adaptive_job_asset",
+    "build_adaptive_promote_winner_asset",
     "build_adaptive_job_sensor",
 ]

@@ -16,7 +16,13 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
-from dagster_labeling._dagster.assets import AssetRef, asset_key_of, partition_key_of, partitions_like
+from dagster_labeling._dagster.assets import (
+    AssetRef,
+    asset_key_of,
+    latest_materialization,
+    partition_key_of,
+    partitions_like,
+)
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
 from dagster_labeling._dagster.naming import remote_name
@@ -140,6 +146,63 @@ def build_adaptive_ab_test_asset(
         return dg.Output(value, metadata=ab_test_metadata(test))
 
     return _ab_test_asset
+
+
+def build_adaptive_promote_winner_asset(
+    *,
+    name: str,
+    ab_test_asset: dg.AssetsDefinition,
+    project: str,
+    max_p_value: float = 0.05,
+    resource_key: str = "adaptive",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset making the winner of ``ab_test_asset``'s latest finished A/B test (same partition) the project's
+    default model, when the result is significant (p-value at most ``max_p_value``); outputs the default model.
+
+    It reads the A/B test asset's latest materialization, whether a run waited for the test or the sensor
+    recorded it. A test not finished fails the step (nothing to promote yet); a result that is not significant
+    keeps the current default and says so in the metadata. Setting the default twice is harmless, so re-runs
+    are safe. (With ``auto_deploy`` Adaptive promotes by itself; this is for when promotion is your decision.)
+    """
+    if not 0 < max_p_value <= 1:
+        raise InvalidInput(f"max_p_value must be in (0, 1], got {max_p_value}.", field="max_p_value")
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, deps=[ab_test_asset], partitions_def=ab_test_asset.partitions_def,
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
+        description=description or f"The winner of {ab_test_asset.key.to_user_string()} as {project}'s default model.",
+    )
+    def _promote_asset(context: dg.AssetExecutionContext):
+        mat = latest_materialization(context.instance, ab_test_asset.key, partition_key_of(context))
+        meta = mat.metadata if mat is not None else {}
+
+        def value(key: str) -> Any:
+            return getattr(meta.get(key), "value", None)
+
+        test_key, status, winner, p_value = (value(AB_TEST_KEY_META), value(AB_TEST_STATUS_META), value(WINNER_META),
+                                             value("adaptive/p_value"))
+        if status != "DONE" or not winner:
+            raise dg.Failure(description=f"A/B test {test_key or ab_test_asset.key.to_user_string()} has not finished "
+                                         f"(status {status}); nothing to promote yet.")
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        significant = p_value is not None and float(p_value) <= max_p_value
+        with adaptive.get_client() as client:
+            if significant:
+                client.update_model(project, str(winner), is_default=True)
+                context.log.info(f"Promoted {winner} to the default model of {project} (A/B test {test_key}, "
+                                 f"p-value {float(p_value):.3f})")
+            else:
+                context.log.warning(f"A/B test {test_key}: {winner} leads but p-value {p_value} > {max_p_value}; "
+                                    "the default model is unchanged")
+            default = client.get_project(project).default_model
+        return dg.Output(default, metadata={"adaptive/promoted": significant, WINNER_META: str(winner),
+                                            AB_TEST_KEY_META: str(test_key), "adaptive/default_model": default or "",
+                                            **({"adaptive/p_value": float(p_value)} if p_value is not None else {})})
+
+    return _promote_asset
 
 
 JOB_ID_META = "adaptive/job_id"

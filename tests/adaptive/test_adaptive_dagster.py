@@ -246,3 +246,42 @@ def test_logged_row_lookup_spans_chunks(adaptive_emulator: AdaptiveEmulatorHandl
                                                     labels={ROW_LABEL: f"a/r{i}"}).completion_id for i in range(10)}
         asked = [f"a/r{i}" for i in range(12)]  # two never logged
         assert _logged_rows(client, project, asked, chunk=3) == ids  # four concurrent queries, merged
+
+
+def test_promote_winner_after_the_sensor_recorded_the_test(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                            project: str) -> None:
+    from dagster_labeling.adaptive import build_adaptive_promote_winner_asset
+
+    ab = build_adaptive_ab_test_asset(name="support_ab_test", project=project, feedback_key="acceptance",
+                                      models=[LLAMA, QWEN], wait_for_completion=False)  # no auto_deploy
+    promote = build_adaptive_promote_winner_asset(name="support_default_model", ab_test_asset=ab, project=project)
+    sensor = build_adaptive_ab_test_sensor(name="ab_done", project=project, ab_test_asset=ab)
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"adaptive": resource(adaptive_emulator)}
+    dg.materialize([ab], instance=instance, resources=resources)
+    early = dg.materialize([ab, promote], selection=[promote], instance=instance, resources=resources,
+                           raise_on_error=False)
+    assert not early.success  # the test is still running: nothing to promote
+    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        sensor(ctx)
+        cursor = ctx.cursor
+    traffic(adaptive_emulator, n=12)
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SensorResult)
+    for event in result.asset_events:  # what the daemon does with a sensor's asset events
+        instance.report_runless_asset_event(event)
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        assert client.get_project(project).default_model == LLAMA  # not promoted by Adaptive itself
+    promoted = dg.materialize([ab, promote], selection=[promote], instance=instance, resources=resources)
+    assert promoted.output_for_node("support_default_model") == QWEN
+    meta = promoted.asset_materializations_for_node("support_default_model")[0].metadata
+    assert meta["adaptive/promoted"].value is True and meta["adaptive/p_value"].value <= 0.05
+
+    strict = build_adaptive_promote_winner_asset(name="strict_default", ab_test_asset=ab, project=project,
+                                                 max_p_value=1e-12)
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as client:
+        client.update_model(project, LLAMA, is_default=True)
+    kept = dg.materialize([ab, strict], selection=[strict], instance=instance, resources=resources)
+    assert kept.output_for_node("strict_default") == LLAMA  # not significant enough: unchanged
+    assert kept.asset_materializations_for_node("strict_default")[0].metadata["adaptive/promoted"].value is False
