@@ -20,16 +20,18 @@ from dagster_labeling.adaptive.resource import AdaptiveResource
 AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
 
 
-def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, limit: int = 200) -> set[str]:
-    """A/B test keys that a run of ``asset`` already waited for (materialized with status DONE)."""
+def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, id_meta: str, final_status: str,
+                limit: int = 200) -> set[str]:
+    """Remote ids (metadata ``id_meta``) that a run of ``asset`` already waited for: materialized with
+    ``adaptive/status`` = ``final_status``."""
     if asset is None:
         return set()
     done = set()
     for record in instance.fetch_materializations(asset.key, limit=limit).records:
         mat = record.event_log_entry.asset_materialization
         meta = mat.metadata if mat else {}
-        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == "DONE":
-            done.add(str(getattr(meta.get(AB_TEST_KEY_META), "value", "")))
+        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == final_status:
+            done.add(str(getattr(meta.get(id_meta), "value", "")))
     return done
 
 
@@ -78,7 +80,7 @@ def build_adaptive_ab_test_sensor(
         with adaptive.get_client() as client:
             done = reported.new((t.key for t in client.list_ab_tests(project, status="done")),
                                 report_existing=report_existing)
-            waited = _waited_for(context.instance, ab_test_asset) if done else set()
+            waited = _waited_for(context.instance, ab_test_asset, AB_TEST_KEY_META, "DONE") if done else set()
             for test_key in done[:max_tests_per_tick]:
                 reported.mark(test_key)
                 if test_key in waited:
@@ -144,7 +146,7 @@ def build_adaptive_job_sensor(
         with adaptive.get_client() as client:
             finished = {j.id: j for j in client.list_jobs(project)
                         if j.status in ("COMPLETED", "FAILED", "CANCELED")}
-            waited = _waited_jobs(context.instance, job_asset) if finished else set()
+            waited = _waited_for(context.instance, job_asset, JOB_ID_META, "COMPLETED") if finished else set()
             for job_id in reported.new(finished, report_existing=report_existing)[:max_jobs_per_tick]:
                 remote = finished[job_id]
                 reported.mark(job_id)
@@ -165,15 +167,3 @@ def build_adaptive_job_sensor(
 
     return _job_sensor
 
-
-def _waited_jobs(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, limit: int = 200) -> set[str]:
-    """Job ids that a run of ``asset`` already waited for (materialized with status COMPLETED)."""
-    if asset is None:
-        return set()
-    done = set()
-    for record in instance.fetch_materializations(asset.key, limit=limit).records:
-        mat = record.event_log_entry.asset_materialization
-        meta = mat.metadata if mat else {}
-        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == "COMPLETED":
-            done.add(str(getattr(meta.get(JOB_ID_META), "value", "")))
-    return done
