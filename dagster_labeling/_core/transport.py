@@ -11,6 +11,7 @@ import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, cast
 
 import httpx
@@ -220,9 +221,6 @@ class HttpTransport:
             kwargs["stream"] = True
         kwargs["url"] = self.prepared_url(path, params)
 
-        def should_retry(exc: BaseException) -> bool:
-            return is_retryable_failure(exc, safe_to_repeat=safe_to_repeat)
-
         # Fast path: most requests succeed at once, and building the retry machinery for each one cost about
         # 1 ms of CPU per request under 32 threads. It is built only after a failure, which it then replays as
         # attempt 1 so that attempts, waits and logs are exactly those of the policy.
@@ -236,14 +234,7 @@ class HttpTransport:
                 raise replay.pop()
             return self._send_once(method, path, kwargs)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry.max_attempts) | stop_before_delay(self.retry.total_timeout_seconds),
-            wait=self._wait_seconds,
-            retry=retry_if_exception(should_retry),
-            sleep=self._sleep,
-            before_sleep=lambda state: self._log_retry(method, path, state),
-            reraise=True,
-        )
+        retrying = Retrying(sleep=self._sleep, **self.retry_rules(method, path, safe_to_repeat=safe_to_repeat))
         try:
             return retrying(attempt)
         except httpx.TransportError as exc:
@@ -282,6 +273,17 @@ class HttpTransport:
                     self._prepared_urls.clear()
                 self._prepared_urls[key] = url
         return url
+
+    def retry_rules(self, method: str, path: str, *, safe_to_repeat: bool) -> dict[str, Any]:
+        """The policy as tenacity arguments (stop, wait, which failures, retry log) for ``Retrying`` or, in an
+        async caller, ``AsyncRetrying``; the caller adds its ``sleep``."""
+        return {
+            "stop": stop_after_attempt(self.retry.max_attempts) | stop_before_delay(self.retry.total_timeout_seconds),
+            "wait": self._wait_seconds,
+            "retry": retry_if_exception(partial(is_retryable_failure, safe_to_repeat=safe_to_repeat)),
+            "before_sleep": lambda state: self._log_retry(method, path, state),
+            "reraise": True,
+        }
 
     def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         started = time.monotonic()

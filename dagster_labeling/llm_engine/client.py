@@ -17,13 +17,12 @@ import os
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
+from tenacity import AsyncRetrying
 
 from dagster_labeling._core import (
     BulkProgress,
@@ -41,7 +40,6 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
-from dagster_labeling._core.transport import is_retryable_failure
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
@@ -490,14 +488,7 @@ class LLMEngineClient(PlatformClient):
                 return response
             raise http.error_from_response("POST", path, response)
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(http.retry.max_attempts) | stop_before_delay(http.retry.total_timeout_seconds),
-            wait=http._wait_seconds,
-            retry=retry_if_exception(partial(is_retryable_failure, safe_to_repeat=True)),
-            sleep=self._async_sleep,
-            before_sleep=lambda state: http._log_retry("POST", path, state),
-            reraise=True,
-        )
+        retrying = AsyncRetrying(sleep=self._async_sleep, **http.retry_rules("POST", path, safe_to_repeat=True))
         try:
             return await retrying(attempt)
         except httpx.TransportError as exc:
