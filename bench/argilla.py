@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import API_KEY, Report, verdict  # noqa: E402
+from bench.run import API_KEY, Report, process_cpu_seconds, verdict  # noqa: E402
 from bench.serving import emulator_process, serve_until_interrupted  # noqa: E402
 
 CHUNK = 500
@@ -58,14 +58,6 @@ def emulator(latency_ms: float, fault_rate: float = 0.0, fault_seed: int = 7) ->
     with emulator_process(cmd, "argilla") as served:
         yield served
 
-
-def cpu_seconds(proc: Any) -> float:
-    """User + system CPU of a child process so far (from /proc)."""
-    try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def client(url: str, **kwargs: Any) -> Any:
@@ -109,11 +101,11 @@ def bench_upsert(rep: Report, lat: float, n: int, n_seq: int, conc: int) -> bool
         t_build = time.perf_counter()
         bulk = records(n, "bulk")
         build_secs = time.perf_counter() - t_build
-        cpu0, emu0 = time.process_time(), cpu_seconds(proc)
+        cpu0, emu0 = time.process_time(), process_cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         result = c.upsert_records(ds, bulk, concurrency=conc)
         secs = time.perf_counter() - t0
-        client_cpu, emu_cpu = time.process_time() - cpu0, cpu_seconds(proc) - emu0
+        client_cpu, emu_cpu = time.process_time() - cpu0, process_cpu_seconds(proc.pid) - emu0
         rss_growth = rss_mb() - rss0
         total = c.progress(ds.id).total
     requests = max(result.requests, 1)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import API_KEY, Report, verdict  # noqa: E402
+from bench.run import API_KEY, Report, process_cpu_seconds, verdict  # noqa: E402
 from bench.serving import emulator_process, serve_until_interrupted  # noqa: E402
 
 PROJECT = "bench"
@@ -78,14 +78,6 @@ def emulator(latency_ms: float, items: int = 10, fault_rate: float = 0.0, fault_
         yield served
 
 
-def cpu_seconds(proc: subprocess.Popen) -> float:
-    """User + system CPU of a child process so far (from /proc)."""
-    try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def client(url: str, **kwargs: Any) -> Any:
     from dagster_labeling._core import RetryPolicy
@@ -123,10 +115,10 @@ def bench_labeling(rep: Report, lat: float, n: int, n_seq: int, conc: int, quick
             c.label("sentiment_app", [{"text": f"{TEXTS[i % 3]} #{i}"}])
         seq_rate = n_seq / (time.perf_counter() - t0)
         df = frame(n)
-        t0, c0, e0 = time.perf_counter(), time.process_time(), cpu_seconds(proc)
+        t0, c0, e0 = time.perf_counter(), time.process_time(), process_cpu_seconds(proc.pid)
         result = c.label_dataframe("sentiment_app", df)
         rate = n / (time.perf_counter() - t0)
-        client_cpu, emu_cpu = (time.process_time() - c0) / n, (cpu_seconds(proc) - e0) / n
+        client_cpu, emu_cpu = (time.process_time() - c0) / n, (process_cpu_seconds(proc.pid) - e0) / n
     labels = result.labels.sentiment_label
     right = bool((labels[df.text.str.startswith("a positive")] == "positive").all())
     rep.head(f"\nOnline labeling ({n:,} rows, label_dataframe, {conc} in flight, {lat:g} ms latency)")

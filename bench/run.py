@@ -35,6 +35,15 @@ PAYLOAD = {"instruction": "Sentiment?", "attachment_type": "text", "attachment":
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process so far (from /proc); NaN once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 # -- the emulator, in its own process ------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
@@ -55,11 +64,7 @@ class Emulator:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the emulator process so far (from /proc)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return process_cpu_seconds(self.proc.pid)
 
 
 @contextmanager
