@@ -42,14 +42,19 @@ class RateLimiter:
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate}, per_seconds={self.per_seconds})"
 
+    def _slot_free(self, now: float) -> bool:
+        """Forget acquisitions that left the window; is there room for one more now? (Lock held.)"""
+        assert self.rate is not None
+        while self._times and self._times[0] <= now - self.per_seconds:
+            self._times.popleft()
+        return len(self._times) < self.rate
+
     def _reserve(self) -> float:
         """Reserve a slot; return how long the caller must wait before using it (0 if now)."""
         assert self.rate is not None
         with self._lock:
             now = self._clock()
-            while self._times and self._times[0] <= now - self.per_seconds:
-                self._times.popleft()
-            if len(self._times) < self.rate:
+            if self._slot_free(now):
                 self._times.append(now)
                 return 0.0
             # The slot frees when the rate-th most recent acquisition leaves the window.
@@ -72,9 +77,7 @@ class RateLimiter:
             return True
         with self._lock:
             now = self._clock()
-            while self._times and self._times[0] <= now - self.per_seconds:
-                self._times.popleft()
-            if len(self._times) < self.rate:
+            if self._slot_free(now):
                 self._times.append(now)
                 return True
             return False
