@@ -217,22 +217,20 @@ class HttpTransport:
             kwargs["files"] = files
         if timeout is not None:
             kwargs["timeout"] = timeout
-        if stream:
-            kwargs["stream"] = True
         kwargs["url"] = self.prepared_url(path, params)
 
         # Fast path: most requests succeed at once, and building the retry machinery for each one cost about
         # 1 ms of CPU per request under 32 threads. It is built only after a failure, which it then replays as
         # attempt 1 so that attempts, waits and logs are exactly those of the policy.
         try:
-            return self._send_once(method, path, kwargs)
+            return self._send_once(method, path, kwargs, stream)
         except (APIError, httpx.TransportError) as exc:
             replay: list[Exception] = [exc]
 
         def attempt() -> httpx.Response:
             if replay:
                 raise replay.pop()
-            return self._send_once(method, path, kwargs)
+            return self._send_once(method, path, kwargs, stream)
 
         retrying = Retrying(sleep=self._sleep, **self.retry_rules(method, path, safe_to_repeat=safe_to_repeat))
         try:
@@ -285,14 +283,9 @@ class HttpTransport:
             "reraise": True,
         }
 
-    def _send_once(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+    def _send_once(self, method: str, path: str, kwargs: dict[str, Any], stream: bool) -> httpx.Response:
         started = time.monotonic()
-        if kwargs.get("stream"):
-            request = self.client.build_request(method, kwargs["url"], **{
-                k: v for k, v in kwargs.items() if k not in ("stream", "url")})
-            response = self.client.send(request, stream=True)
-        else:
-            response = self.client.request(method, **kwargs)
+        response = self.client.send(self.client.build_request(method, **kwargs), stream=stream)
         logger.debug(
             "%s %s %s -> %s in %.0f ms", self.platform, method, path, response.status_code,
             (time.monotonic() - started) * 1000,
@@ -303,7 +296,7 @@ class HttpTransport:
             else response.is_success
         )
         if not ok:
-            if kwargs.get("stream"):
+            if stream:
                 try:
                     response.read()
                 finally:
