@@ -287,17 +287,15 @@ class AdaptiveClient(PlatformClient):
         return f"AdaptiveClient(base_url={self.base_url!r}, api_key={mask(self._api_key)})"
 
     # -- plumbing -----------------------------------------------------------------------------------
-    def graphql(self, operation: str, variables: Mapping[str, Any] | None = None, *,
-                mutation: bool | None = None) -> Any:
+    def graphql(self, operation: str, variables: Mapping[str, Any] | None = None) -> Any:
         """Run one of :data:`OPERATIONS` and return its ``data``; GraphQL ``errors`` raise typed errors.
 
         Queries are retried on 5xx and network errors; mutations only on 429 and never-sent errors.
         """
         document = OPERATIONS[operation]
-        is_mutation = document.startswith("mutation") if mutation is None else mutation
         response = self._http.request("POST", GRAPHQL_PATH, json_body={
             "query": document, "operationName": operation, "variables": dict(variables or {})},
-            idempotent=not is_mutation)
+            idempotent=not document.startswith("mutation"))
         return self._graphql_data(operation, response)
 
     def _graphql_data(self, operation: str, response: httpx.Response) -> Any:
