@@ -1,6 +1,6 @@
 """Small pieces every platform's asset factories use."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -53,6 +53,16 @@ def partition_key_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionC
 def check_partitions_like(asset: dg.AssetsDefinition) -> dict[str, Any]:
     """``@asset_check`` arguments that give a partitioned asset a partitioned check (one run per partition)."""
     return {"partitions_def": asset.partitions_def} if asset.partitions_def is not None else {}
+
+
+def meta_value(metadata: Mapping[str, Any], key: str) -> Any:
+    """The plain value of a metadata entry (a ``MetadataValue``'s ``.value``), None when absent.
+
+    >>> meta_value({"n": dg.MetadataValue.int(3)}, "n"), meta_value({}, "n")
+    (3, None)
+    """
+    value = metadata.get(key)
+    return getattr(value, "value", value)
 
 
 def latest_materialization(

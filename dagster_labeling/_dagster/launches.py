@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from dagster_labeling._core import JobHandle, JobState
-from dagster_labeling._dagster.assets import partition_key_of
+from dagster_labeling._dagster.assets import meta_value, partition_key_of
 
 H = TypeVar("H", bound=JobHandle)
 LAUNCH_KEY_META = "dagster-labeling/launch_key"
@@ -52,9 +52,9 @@ def earlier_launch(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, ke
         limit=20).records
     for record in records:
         meta = record.asset_observation.metadata if record.asset_observation else {}
-        if getattr(meta.get(LAUNCH_KEY_META), "value", None) != key:
+        if meta_value(meta, LAUNCH_KEY_META) != key:
             continue
-        job_id = str(getattr(meta.get(id_meta), "value", ""))
+        job_id = str(meta_value(meta, id_meta) or "")
         handle = handle_for(job_id)
         if handle.refresh().state in REATTACHABLE_STATES:
             context.log.info(f"Reattached to {what} {job_id}, launched earlier with the same inputs")

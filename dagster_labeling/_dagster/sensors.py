@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
+from dagster_labeling._dagster.assets import meta_value
+
 MAX_KEYS_IN_CURSOR = 1000
 
 
@@ -43,6 +45,21 @@ class ReportedOnce:
 
     def cursor(self) -> str:
         return json.dumps({self.field: self.keys[-self.limit:]})
+
+
+def materialized_jobs(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, id_meta: str,
+                      status_meta: str, limit: int = 200) -> dict[str, tuple[str, str | None]]:
+    """``{remote job id: (status recorded, partition)}`` from the latest ``limit`` materializations of
+    ``asset`` (newest first wins): which jobs a run of the asset started, waited for, and in which partition."""
+    found: dict[str, tuple[str, str | None]] = {}
+    if asset is None:
+        return found
+    for record in instance.fetch_materializations(asset.key, limit=limit).records:
+        mat = record.event_log_entry.asset_materialization
+        job_id = meta_value(mat.metadata, id_meta) if mat else None
+        if mat is not None and job_id and str(job_id) not in found:
+            found[str(job_id)] = (str(meta_value(mat.metadata, status_meta) or ""), mat.partition)
+    return found
 
 
 def tick_result(context: dg.SensorEvaluationContext, cursor: str, *, requests: Sequence[dg.RunRequest] = (),

@@ -20,6 +20,7 @@ from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_key_of,
     latest_materialization,
+    meta_value,
     partition_key_of,
     partitions_like,
 )
@@ -178,12 +179,8 @@ def build_adaptive_promote_winner_asset(
     def _promote_asset(context: dg.AssetExecutionContext):
         mat = latest_materialization(context.instance, ab_test_asset.key, partition_key_of(context))
         meta = mat.metadata if mat is not None else {}
-
-        def value(key: str) -> Any:
-            return getattr(meta.get(key), "value", None)
-
-        test_key, status, winner, p_value = (value(AB_TEST_KEY_META), value(AB_TEST_STATUS_META), value(WINNER_META),
-                                             value("adaptive/p_value"))
+        test_key, status, winner, p_value = (meta_value(meta, AB_TEST_KEY_META), meta_value(meta, AB_TEST_STATUS_META),
+                                             meta_value(meta, WINNER_META), meta_value(meta, "adaptive/p_value"))
         if status != "DONE" or not winner:
             raise dg.Failure(description=f"A/B test {test_key or ab_test_asset.key.to_user_string()} has not finished "
                                          f"(status {status}); nothing to promote yet.")

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_labeling._dagster.naming import partition_of
-from dagster_labeling._dagster.sensors import ReportedOnce, tick_result
+from dagster_labeling._dagster.sensors import ReportedOnce, materialized_jobs, tick_result
 from dagster_labeling.adaptive.assets import (
     AB_TEST_KEY_META,
     AB_TEST_STATUS_META,
@@ -20,19 +20,11 @@ from dagster_labeling.adaptive.resource import AdaptiveResource
 AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
 
 
-def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, id_meta: str, final_status: str,
-                limit: int = 200) -> set[str]:
-    """Remote ids (metadata ``id_meta``) that a run of ``asset`` already waited for: materialized with
-    ``adaptive/status`` = ``final_status``."""
-    if asset is None:
-        return set()
-    done = set()
-    for record in instance.fetch_materializations(asset.key, limit=limit).records:
-        mat = record.event_log_entry.asset_materialization
-        meta = mat.metadata if mat else {}
-        if getattr(meta.get(AB_TEST_STATUS_META), "value", None) == final_status:
-            done.add(str(getattr(meta.get(id_meta), "value", "")))
-    return done
+def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None, id_meta: str,
+                final_status: str) -> set[str]:
+    """Remote ids that a run of ``asset`` already waited for: materialized with ``final_status``."""
+    return {job_id for job_id, (status, _) in materialized_jobs(instance, asset, id_meta, AB_TEST_STATUS_META).items()
+            if status == final_status}
 
 
 def build_adaptive_ab_test_sensor(

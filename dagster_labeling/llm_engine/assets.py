@@ -24,6 +24,7 @@ from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_key_of,
     latest_materialization,
+    meta_value,
     partition_key_of,
     partitions_like,
 )
@@ -385,12 +386,12 @@ def build_llm_engine_batch_output_asset(
         where = f"asset {name!r}"
         mat = latest_materialization(context.instance, source_key, partition_key_of(context))
         meta = mat.metadata if mat is not None else {}
-        job_id = getattr(meta.get(BATCH_JOB_META), "value", None)
-        model_name = str(getattr(meta.get("llm_engine/model"), "value", ""))
-        if not job_id or getattr(meta.get(BATCH_STATE_META), "value", None) == JobState.SUCCEEDED.value:
+        job_id = meta_value(meta, BATCH_JOB_META)
+        model_name = str(meta_value(meta, "llm_engine/model") or "")
+        if not job_id or meta_value(meta, BATCH_STATE_META) == JobState.SUCCEEDED.value:
             context.log.info(f"{where}: {source_key.to_user_string()} already holds its completions")
             return _completions_output(handed_off, model_name, "pass-through", allow_partial, {})
-        output_path = str(getattr(meta.get(BATCH_OUTPUT_META), "value", ""))
+        output_path = str(meta_value(meta, BATCH_OUTPUT_META) or "")
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         waits, options = resolve_wait(
             config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,

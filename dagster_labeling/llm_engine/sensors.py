@@ -7,7 +7,8 @@ from typing import Any
 import dagster as dg
 
 from dagster_labeling._core import JobState
-from dagster_labeling._dagster.sensors import MAX_KEYS_IN_CURSOR, ReportedOnce, tick_result
+from dagster_labeling._dagster.assets import meta_value
+from dagster_labeling._dagster.sensors import MAX_KEYS_IN_CURSOR, ReportedOnce, materialized_jobs, tick_result
 from dagster_labeling.llm_engine.assets import (
     BATCH_JOB_META,
     BATCH_OUTPUT_META,
@@ -24,24 +25,6 @@ from dagster_labeling.llm_engine.resource import LLMEngineResource
 
 FINE_TUNE_TAG = "dagster-labeling/llm-engine-fine-tune"
 BATCH_TAG = "dagster-labeling/llm-engine-batch"
-
-
-def _meta(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-def _fine_tunes_of_asset(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None,
-                         limit: int = 200) -> dict[str, tuple[str, str | None]]:
-    """``{fine-tune id: (state recorded, partition)}`` from the recent materializations of ``fine_tune_asset``."""
-    if asset is None:
-        return {}
-    found: dict[str, tuple[str, str | None]] = {}
-    for record in instance.fetch_materializations(asset.key, limit=limit).records:
-        mat = record.event_log_entry.asset_materialization
-        fine_tune_id = _meta(mat.metadata.get(FINE_TUNE_ID_META)) if mat else None
-        if mat is not None and fine_tune_id and fine_tune_id not in found:  # newest first
-            found[str(fine_tune_id)] = (str(_meta(mat.metadata.get(FINE_TUNE_STATE_META)) or ""), mat.partition)
-    return found
 
 
 def build_llm_engine_fine_tune_sensor(
@@ -84,7 +67,7 @@ def build_llm_engine_fine_tune_sensor(
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         requests: list[dg.RunRequest] = []
         events: list[dg.AssetMaterialization] = []
-        launched = _fine_tunes_of_asset(context.instance, fine_tune_asset)
+        launched = materialized_jobs(context.instance, fine_tune_asset, FINE_TUNE_ID_META, FINE_TUNE_STATE_META)
         with llm.get_client() as client:
             by_id = {ft.id: ft for ft in client.list_fine_tunes()
                      if JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal}
@@ -157,10 +140,10 @@ def build_llm_engine_batch_completion_sensor(
         for record in result.records:
             after = max(after, record.storage_id)
             mat = record.event_log_entry.asset_materialization
-            job_id = _meta(mat.metadata.get(BATCH_JOB_META)) if mat else None
-            waited = mat is not None and _meta(mat.metadata.get(BATCH_STATE_META)) == JobState.SUCCEEDED.value
+            job_id = meta_value(mat.metadata, BATCH_JOB_META) if mat else None
+            waited = mat is not None and meta_value(mat.metadata, BATCH_STATE_META) == JobState.SUCCEEDED.value
             if mat is not None and job_id and job_id not in known and not waited:
-                pending.append([str(job_id), str(_meta(mat.metadata.get(BATCH_OUTPUT_META)) or ""),
+                pending.append([str(job_id), str(meta_value(mat.metadata, BATCH_OUTPUT_META) or ""),
                                 mat.partition or ""])
                 known.add(job_id)
         llm: LLMEngineResource = getattr(context.resources, resource_key)

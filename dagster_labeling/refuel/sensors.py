@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_labeling._core import InvalidInput, JobState, NotFound
+from dagster_labeling._dagster.assets import latest_materialization, meta_value
 from dagster_labeling.refuel.assets import (
     DATASET_ID_META,
     EXPORT_ID_META,
@@ -39,14 +40,10 @@ def _load(cursor: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _meta(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
 def _latest_meta(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
-    event = instance.get_latest_materialization_event(key)
-    mat = event.asset_materialization if event else None
-    return {k: _meta(v) for k, v in (mat.metadata.items() if mat else [])}
+    mat = latest_materialization(instance, key)
+    metadata = mat.metadata if mat else {}
+    return {k: meta_value(metadata, k) for k in metadata}
 
 
 def _remember(seen: list[str], new: Sequence[str]) -> list[str]:
