@@ -8,6 +8,7 @@ from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth
 from dagster_labeling._core.errors import (
     APIError,
     BadRequest,
+    CancelIncomplete,
     Conflict,
     ConnectionFailed,
     InvalidInput,
@@ -19,7 +20,15 @@ from dagster_labeling._core.errors import (
     ServerError,
     Unauthorized,
 )
-from dagster_labeling._core.jobs import JobHandle, JobState, JobStatus, ProgressLog, WaitOptions
+from dagster_labeling._core.jobs import (
+    CancelCounts,
+    CancelOutcome,
+    JobHandle,
+    JobState,
+    JobStatus,
+    ProgressLog,
+    WaitOptions,
+)
 from dagster_labeling._core.pagination import paginate
 from dagster_labeling._core.ratelimit import RateLimiter
 from dagster_labeling._core.redaction import Redactor, mask, redact_headers
@@ -41,6 +50,9 @@ __all__ = [
     "BulkFailure",
     "BulkProgress",
     "BulkResult",
+    "CancelCounts",
+    "CancelIncomplete",
+    "CancelOutcome",
     "Conflict",
     "ConnectionFailed",
     "HeaderAuth",

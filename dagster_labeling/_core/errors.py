@@ -143,6 +143,23 @@ def _rebuild_job_timeout(cls: type[JobTimeout], message: str, job_id: str, timeo
     return cls(message, job_id=job_id, timeout_name=timeout_name, timeout_seconds=timeout_seconds, url=url)
 
 
+class CancelIncomplete(LabelingError):
+    """A cancel left work running on the platform; ``outcome`` says what was canceled, what had already finished,
+    what could not be canceled and why, and how much is still running."""
+
+    def __init__(self, message: str, *, job_id: str, outcome: Any = None) -> None:
+        self.job_id, self.outcome = job_id, outcome
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_cancel_incomplete, (type(self), str(self), self.job_id, self.outcome))
+
+
+def _rebuild_cancel_incomplete(cls: type[CancelIncomplete], message: str, job_id: str,
+                               outcome: Any) -> CancelIncomplete:
+    return cls(message, job_id=job_id, outcome=outcome)
+
+
 STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequest,
     401: Unauthorized,

@@ -1,7 +1,8 @@
 """Long-running remote work as a handle: one state enum, ``refresh()``, ``wait()``, ``cancel()``.
 
 A platform subclasses :class:`JobHandle` with two methods, ``fetch_status()`` and ``cancel_remote()``;
-waiting, progress logging, the last look before a timeout and cancel-on-interrupt are shared.
+waiting, progress logging, the last look before a timeout, cancel-on-interrupt and the check that a cancel
+left nothing running are shared.
 """
 
 import enum
@@ -12,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dagster_labeling._core.errors import JobFailed, JobTimeout
+from dagster_labeling._core.errors import APIError, CancelIncomplete, JobFailed, JobTimeout
 
 logger = logging.getLogger("dagster_labeling.jobs")
 
@@ -69,6 +70,47 @@ class ProgressLog(Protocol):
     def warning(self, msg: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
+@dataclass(frozen=True)
+class CancelCounts:
+    """What one pass of ``cancel_remote`` did, counted in the job's units (tasks of a batch; 1 for a job that
+    is one remote object): units it canceled, units that had already finished, and units it could not cancel
+    with the platform's reason (``{unit id: reason}``)."""
+
+    canceled: int = 0
+    already_finished: int = 0
+    not_canceled: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """The real outcome of :meth:`JobHandle.cancel`: the counts, the job's status once the cancel settled, and the
+    units still pending or running then (0 unless the cancel raised :class:`CancelIncomplete`)."""
+
+    status: JobStatus
+    canceled: int = 0
+    already_finished: int = 0
+    not_canceled: Mapping[str, str] = field(default_factory=dict)
+    still_running: int = 0
+
+    @property
+    def state(self) -> JobState:
+        return self.status.state
+
+    @property
+    def complete(self) -> bool:
+        """Nothing of the job is still pending or running."""
+        return self.still_running == 0
+
+    def describe(self) -> str:
+        parts = [f"{self.canceled} canceled", f"{self.already_finished} had already finished"]
+        if self.not_canceled:
+            first = next(iter(self.not_canceled.items()))
+            parts.append(f"{len(self.not_canceled)} could not be canceled (e.g. {first[0]}: {first[1]})")
+        if self.still_running:
+            parts.append(f"{self.still_running} still pending or running")
+        return ", ".join(parts)
+
+
 @dataclass
 class WaitOptions:
     """How :meth:`JobHandle.wait` polls. All durations in seconds.
@@ -101,11 +143,14 @@ class JobHandle(ABC):
     kind: str = "job"
     clock: Callable[[], float] = staticmethod(time.monotonic)
     sleep: Callable[[float], None] = staticmethod(time.sleep)
+    #: How long :meth:`cancel` re-reads the job for the cancel to take effect before it raises.
+    cancel_settle_seconds: float = 60.0
 
     def __init__(self, job_id: str, *, url: str | None = None) -> None:
         self.id = job_id
         self.url = url
         self._status: JobStatus | None = None
+        self.last_cancel: CancelOutcome | None = None
 
     def __repr__(self) -> str:
         state = self._status.state.value if self._status else "not fetched"
@@ -116,8 +161,16 @@ class JobHandle(ABC):
         """Ask the platform for the job's current status."""
 
     @abstractmethod
-    def cancel_remote(self) -> None:
-        """Ask the platform to cancel the job."""
+    def cancel_remote(self) -> CancelCounts | None:
+        """Ask the platform to cancel the job; return what it did (None: the job itself was asked, one unit).
+
+        A job made of many remote units (a batch's tasks) must re-read what is still pending after each pass,
+        never page through a set that its own cancels shrink.
+        """
+
+    def still_running(self, status: JobStatus) -> int:
+        """Units of the job still pending or running in ``status`` (a cancel is complete at 0)."""
+        return 0 if status.state.is_terminal else 1
 
     @property
     def status(self) -> JobStatus:
@@ -132,13 +185,41 @@ class JobHandle(ABC):
         self._status = self.fetch_status()
         return self._status
 
-    def cancel(self) -> JobStatus:
-        """Cancel the job unless it already finished (a finished job is never canceled)."""
+    def cancel(self) -> CancelOutcome:
+        """Cancel the job unless it already finished (a finished job is never canceled), then re-read it until
+        nothing of it is pending or running; raise :class:`CancelIncomplete` if work is left running after
+        ``cancel_settle_seconds``. The outcome is also kept as ``last_cancel``."""
         current = self.refresh()
         if current.state.is_terminal:
-            return current
-        self.cancel_remote()
-        return self.refresh()
+            self.last_cancel = CancelOutcome(current, already_finished=1)
+            return self.last_cancel
+        try:
+            counts = self.cancel_remote() or CancelCounts(canceled=1)
+        except APIError as refused:  # e.g. it finished between our look and the cancel
+            if self.refresh().state.is_terminal:
+                counts = CancelCounts(already_finished=1)
+            else:
+                counts = CancelCounts(not_canceled={self.id: str(refused)})
+        status = self._settle_after_cancel()
+        outcome = CancelOutcome(status, counts.canceled, counts.already_finished, dict(counts.not_canceled),
+                                self.still_running(status))
+        self.last_cancel = outcome
+        if not outcome.complete:
+            raise CancelIncomplete(
+                f"Canceling {self.kind} {self.id} left work running: {outcome.describe()}{self._where()}. "
+                "Cancel the rest on the platform.", job_id=self.id, outcome=outcome)
+        return outcome
+
+    def _settle_after_cancel(self) -> JobStatus:
+        """Re-read the job until nothing is running, or ``cancel_settle_seconds`` passed."""
+        deadline = self.clock() + self.cancel_settle_seconds
+        interval = 0.2
+        while True:
+            status = self.refresh()
+            if not self.still_running(status) or self.clock() >= deadline:
+                return status
+            self.sleep(interval)
+            interval = min(5.0, interval * 1.5)
 
     def describe(self, status: JobStatus) -> str:
         progress = ""
@@ -220,8 +301,7 @@ class JobHandle(ABC):
             return self._finish(status, opts)
         action = "it keeps running on the platform"
         if opts.cancel_on_timeout:
-            self.cancel_remote()
-            action = "it was canceled (cancel_on_timeout is set)"
+            action = f"cancel_on_timeout is set: {self.cancel().describe()}"
         raise JobTimeout(
             f"{self.describe(status)} after the {opts.timeout_name} of {opts.timeout_seconds:.0f} s; {action}"
             f"{self._where()}. Raise {opts.timeout_name}, or hand completion to a sensor.",
@@ -233,7 +313,8 @@ class JobHandle(ABC):
 
     def _cancel_after_interrupt(self, out: ProgressLog) -> None:
         try:
-            status = self.cancel()
-            out.warning(f"Run interrupted; {self.describe(status)} (cancel requested unless it had finished)")
+            outcome = self.cancel()
+            out.warning(f"Run interrupted; canceled {self.kind} {self.id}: {outcome.describe()}; "
+                        f"{self.describe(outcome.status)}")
         except Exception as cancel_error:  # never mask the interrupt
             out.warning(f"Run interrupted; canceling {self.kind} {self.id} failed: {cancel_error}")

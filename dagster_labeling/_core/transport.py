@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from dagster_labeling import __version__
+from dagster_labeling._core.encoding import dumps
 from dagster_labeling._core.errors import (
     APIError,
     ConnectionFailed,
@@ -207,7 +208,7 @@ class HttpTransport:
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         kwargs: dict[str, Any] = {"headers": headers}
         if json_body is not None or send_json:
-            kwargs["content"] = json.dumps(json_body).encode()
+            kwargs["content"] = dumps(json_body)
             kwargs["headers"] = {"Content-Type": "application/json", **(headers or {})}
         elif content is not None:
             kwargs["content"] = content

@@ -32,6 +32,7 @@ from dagster_labeling.testing.base import (
     Request,
     RequestLog,
     Router,
+    cursor_page,
     register_platform,
     registered_platforms,
 )
@@ -39,6 +40,7 @@ from dagster_labeling.testing.clock import Clock, ManualClock
 from dagster_labeling.testing.delivery import CallbackDispatcher, DeliveryAttempt
 from dagster_labeling.testing.faults import FAULT_KINDS, ConnectionDropped, FaultConfig, FaultInjector
 from dagster_labeling.testing.llm_engine import LLMEngineEmulator
+from dagster_labeling.testing.race import run_together
 from dagster_labeling.testing.refuel import RefuelEmulator
 from dagster_labeling.testing.scale import ScaleEmulator
 from dagster_labeling.testing.server import EmulatorServer
@@ -68,7 +70,9 @@ __all__ = [
     "Router",
     "ScaleEmulator",
     "ThreadedServer",
+    "cursor_page",
     "register_platform",
     "registered_platforms",
+    "run_together",
     "serve_in_thread",
 ]

@@ -1,14 +1,15 @@
 """The plug-in point for platform emulators: a raw-path router, request log, and the ``PlatformEmulator`` base."""
 
 import base64
+import bisect
 import inspect
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
 from dagster_labeling.testing.clock import Clock
@@ -121,6 +122,36 @@ class Request:
 
 
 Handler = Callable[[Request], Any]
+T = TypeVar("T")
+
+
+def cursor_page(items: Sequence[T], token: str | None, limit: int, position: Callable[[T], Any],
+                ) -> tuple[list[T], str | None]:
+    """A page of ``items`` after an opaque cursor, as real token-paginated APIs answer.
+
+    ``items`` are in a stable order (e.g. creation order) and ``position(item)`` is the item's place in that
+    order (a creation sequence number; it must increase along ``items``: negate it for a newest-first list).
+    The cursor names the last item returned, not an offset, so a list
+    that shrinks between pages (tasks canceled while a client pages through the pending ones) skips nothing
+    that is still there. Returns (the page, the next cursor or None). A token that was not made here is a 400.
+
+    >>> rows = [{"seq": i} for i in range(5)]
+    >>> page, token = cursor_page(rows, None, 2, lambda r: r["seq"])
+    >>> page, cursor_page(rows[3:], token, 2, lambda r: r["seq"])[0]  # rows 0-2 left the list meanwhile
+    ([{'seq': 0}, {'seq': 1}], [{'seq': 3}, {'seq': 4}])
+    """
+    after: Any = None
+    if token:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(token.encode()).decode())["after"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HTTPError(400, f"Invalid pagination token {token!r}") from exc
+    start = 0 if after is None else bisect.bisect_right(items, after, key=position)
+    page = list(items[start:start + limit])
+    more = start + limit < len(items)
+    next_token = base64.urlsafe_b64encode(json.dumps({"after": position(page[-1])}).encode()).decode() \
+        if more and page else None
+    return page, next_token
 
 
 class Router:

@@ -6,7 +6,17 @@ import pickle
 import pytest
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from dagster_labeling._core import JobFailed, JobHandle, JobState, JobStatus, JobTimeout, WaitOptions
+from dagster_labeling._core import (
+    APIError,
+    CancelCounts,
+    CancelIncomplete,
+    JobFailed,
+    JobHandle,
+    JobState,
+    JobStatus,
+    JobTimeout,
+    WaitOptions,
+)
 
 MAPPING = {"queued": JobState.PENDING, "running": JobState.RUNNING, "done": JobState.SUCCEEDED,
            "error": JobState.FAILED, "cancelled": JobState.CANCELED}
@@ -222,11 +232,77 @@ def test_ordinary_exception_from_fetch_status_does_not_cancel():
 
 def test_cancel_skips_finished_job():
     job = FakeJob([DONE])
-    assert job.cancel() == DONE
-    assert job.cancels == 0
+    outcome = job.cancel()
+    assert outcome.status == DONE and (outcome.canceled, outcome.already_finished) == (0, 1)
+    assert job.cancels == 0 and job.last_cancel is outcome
     job = FakeJob([RUNNING])
-    assert job.cancel().state is JobState.CANCELED
+    outcome = job.cancel()
+    assert outcome.state is JobState.CANCELED and outcome.canceled == 1 and outcome.complete
     assert job.cancels == 1
+
+
+class BatchLike(FakeJob):
+    """A job of many units: each cancel pass cancels at most ``per_pass`` of them; ``stuck`` never cancel."""
+
+    def __init__(self, pending: int, per_pass: int, stuck: int = 0, refuse_with: APIError | None = None):
+        super().__init__([RUNNING])
+        self.pending, self.per_pass, self.stuck, self.refuse_with = pending, per_pass, stuck, refuse_with
+
+    def fetch_status(self):
+        self.fetches += 1
+        state = JobState.RUNNING if self.pending else JobState.CANCELED
+        return JobStatus(state, "in_progress", 0, self.pending)
+
+    def still_running(self, status):
+        return status.total or 0
+
+    def cancel_remote(self):
+        self.cancels += 1
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        n = min(self.per_pass, self.pending - self.stuck)
+        self.pending -= n
+        return CancelCounts(canceled=n, not_canceled={f"t{i}": "locked by a worker" for i in range(self.stuck)})
+
+
+def test_cancel_that_leaves_work_running_raises_with_the_real_outcome():
+    job = BatchLike(pending=10, per_pass=10, stuck=2)
+    with pytest.raises(CancelIncomplete) as raised:
+        job.cancel()
+    outcome = raised.value.outcome
+    assert (outcome.canceled, outcome.still_running) == (8, 2) and not outcome.complete
+    assert "8 canceled" in str(raised.value) and "2 could not be canceled (e.g. t0: locked by a worker)" in str(
+        raised.value) and "2 still pending or running" in str(raised.value)
+    assert job.last_cancel is outcome
+    assert pickle.loads(pickle.dumps(raised.value)).outcome == outcome
+
+
+def test_cancel_re_reads_until_settled():
+    class Async(FakeJob):  # the platform takes a while to stop the job after accepting the cancel
+        def fetch_status(self):
+            self.fetches += 1
+            if self.canceled and self.fetches >= 5:
+                return CANCELED
+            return RUNNING
+
+    job = Async([RUNNING])
+    assert job.cancel().state is JobState.CANCELED and job.fetches == 5
+    assert len(job.sleeps) == 3  # slept between re-reads, never past cancel_settle_seconds
+
+
+def test_cancel_refused_because_it_finished_meanwhile_counts_as_finished():
+    refused = APIError("already completed", platform="P", method="POST", path="j1/cancel", status_code=400)
+
+    class Raced(FakeJob):
+        def cancel_remote(self):
+            self.cancels += 1
+            self.script = [DONE]
+            raise refused
+
+    outcome = Raced([RUNNING, RUNNING]).cancel()
+    assert (outcome.canceled, outcome.already_finished, outcome.state) == (0, 1, JobState.SUCCEEDED)
+    with pytest.raises(CancelIncomplete, match="could not be canceled"):
+        BatchLike(pending=3, per_pass=3, refuse_with=refused).cancel()
 
 
 def test_status_fraction_and_describe():
