@@ -21,7 +21,7 @@ What it checks, per :class:`RowSpec`:
 reviews_batch: 3 problem(s) in the input DataFrame; nothing
   - column 'id' (the row key) has no value — 1 row(s): [1].
   - column 'id' (the row key) repeats 'a' — 2 row(s): [0, 2]
-  - column 'text' (required) has no value — 1 row(s): [2].
+  - column 'text' (required) has no value — 1 row(s): [2]. F
 """
 
 from collections.abc import Hashable, Iterator, Sequence
