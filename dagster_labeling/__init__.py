@@ -17,6 +17,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 from dagster_labeling._core.errors import (
     APIError,
     BadRequest,
+    CancelIncomplete,
     Conflict,
     ConnectionFailed,
     InvalidInput,
@@ -28,11 +29,12 @@ from dagster_labeling._core.errors import (
     ServerError,
     Unauthorized,
 )
-from dagster_labeling._core.jobs import JobState, JobStatus, WaitOptions
+from dagster_labeling._core.jobs import CancelOutcome, JobState, JobStatus, WaitOptions
 from dagster_labeling._core.retry import RetryPolicy
+from dagster_labeling._core.rows import InvalidRows
 
 __all__ = [
-    "APIError", "BadRequest", "Conflict", "ConnectionFailed", "InvalidInput", "JobFailed", "JobState", "JobStatus",
-    "JobTimeout", "LabelingError", "NotFound", "RateLimited", "RetryPolicy", "ServerError", "Unauthorized",
+    "APIError", "BadRequest", "CancelIncomplete", "CancelOutcome", "Conflict", "ConnectionFailed", "InvalidInput",
+    "InvalidRows", "JobFailed", "JobState", "JobStatus", "JobTimeout", "LabelingError", "NotFound", "RateLimited", "RetryPolicy", "ServerError", "Unauthorized",
     "WaitOptions", "__version__",
 ]
