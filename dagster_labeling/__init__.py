@@ -35,6 +35,6 @@ from dagster_labeling._core.rows import InvalidRows
 
 __all__ = [
     "APIError", "BadRequest", "CancelIncomplete", "CancelOutcome", "Conflict", "ConnectionFailed", "InvalidInput",
-    "InvalidRows", "JobFailed", "JobState", "JobStatus", "JobTimeout", "LabelingError", "NotFound", "RateLimited", "RetryPolicy", "ServerError", "Unauthorized",
-    "WaitOptions", "__version__",
+    "InvalidRows", "JobFailed", "JobState", "JobStatus", "JobTimeout", "LabelingError", "NotFound", "RateLimited",
+    "RetryPolicy", "ServerError", "Unauthorized", "WaitOptions", "__version__",
 ]
