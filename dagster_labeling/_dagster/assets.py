@@ -46,8 +46,12 @@ def partitions_like(
 
 
 def partition_key_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str | None:
-    """The partition being materialized, or None for an unpartitioned asset."""
-    return context.partition_key if context.has_partition_key else None
+    """The partition being materialized, or None for an unpartitioned asset — also in a run tagged with a
+    partition ("Materialize all" for one day), where unpartitioned assets must not take the run's partition."""
+    if not context.has_partition_key:
+        return None
+    op_context = context.op_execution_context if isinstance(context, dg.AssetCheckExecutionContext) else context
+    return context.partition_key if op_context.assets_def.partitions_def is not None else None
 
 
 def check_partitions_like(asset: dg.AssetsDefinition) -> dict[str, Any]:
