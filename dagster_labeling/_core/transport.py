@@ -23,10 +23,11 @@ from dagster_labeling._core.encoding import dumps
 from dagster_labeling._core.errors import (
     APIError,
     ConnectionFailed,
+    InvalidInput,
     RateLimited,
     error_class_for_status,
 )
-from dagster_labeling._core.redaction import Redactor
+from dagster_labeling._core.redaction import Redactor, mask_url, url_secrets
 from dagster_labeling._core.retry import RetryPolicy, is_retryable_status, parse_retry_after
 
 logger = logging.getLogger("dagster_labeling.http")
@@ -106,6 +107,67 @@ def encode_query(
 
 
 MAX_PREPARED_URLS = 1024
+# Shorter user names or passwords in a base URL are masked in the URL shown but not hunted in every message
+# (replacing each "a" of a text would make it unreadable, and protects nothing).
+MIN_REDACTED_URL_SECRET = 4
+
+
+def check_base_url(platform: str, base_url: str) -> httpx.URL:
+    """``base_url`` parsed, or :class:`InvalidInput` (``field="base_url"``) naming it (credentials masked) and the fix.
+
+    >>> httpx.URL("http://127.0.0.1:8765/scale/v1") == check_base_url("Demo", "http://127.0.0.1:8765/scale/v1")
+    True
+    >>> try:
+    ...     check_base_url("Demo", "localhost:8080")
+    ... except InvalidInput as err:
+    ...     print(err.field, "->", str(err).partition("scheme. ")[2])
+    base_url -> Write the full address, e.g. 'http://localhost:8080'.
+    """
+    text = base_url if isinstance(base_url, str) else ""
+    shown = mask_url(text)
+    example = "'https://api.example.com/v1'"
+    reason = None
+    if not text.strip():
+        reason = "it is empty"
+    elif any(c.isspace() or ord(c) < 32 for c in text):
+        reason = "it contains spaces or control characters (percent-encode them, e.g. %20, or remove them)"
+    elif "://" not in text:
+        reason = "it has no http:// or https:// scheme"
+        example = repr(f"http://{shown}")
+    else:
+        scheme, _, rest = text.partition("://")
+        if scheme.lower() not in ("http", "https"):
+            reason = f"the scheme {scheme!r} is not http or https"
+            example = repr(f"https://{mask_url('http://' + rest)[len('http://'):]}")
+    url = None
+    if reason is None:
+        try:
+            url = httpx.URL(text)
+            urllib.parse.urlsplit(text).port  # noqa: B018  (raises ValueError if out of range)
+            if not url.host:
+                reason = "it has no host"
+        except (httpx.InvalidURL, ValueError) as exc:
+            reason = str(exc).replace(text, shown)
+    if reason is not None or url is None:
+        raise InvalidInput(f"{platform}: base_url {shown!r} is not a usable URL: {reason}. "
+                           f"Write the full address, e.g. {example}.", field="base_url")
+    return url
+
+
+class _MaskURLsInHttpxLogs(logging.Filter):
+    """httpx logs every request's full URL at INFO: show it as :func:`mask_url` does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(mask_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def mask_urls_in_httpx_logs() -> None:
+    """Install the httpx log filter that masks credentials in URLs (once per process)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _MaskURLsInHttpxLogs) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_MaskURLsInHttpxLogs())
 
 
 def _frozen(value: Any) -> Any:
@@ -120,9 +182,13 @@ def _frozen(value: Any) -> Any:
 class HttpTransport:
     """Sends requests for one platform with retries, timeouts, typed errors and redaction.
 
-    >>> t = HttpTransport(platform="Demo", base_url="http://127.0.0.1:9/api", auth=None, secrets=["k"])
-    >>> t.url("items/a b")
-    'http://127.0.0.1:9/api/items/a b'
+    A malformed ``base_url`` is an :class:`InvalidInput` at once. Credentials written into it (user info,
+    ``?api_key=``) are used but never shown: ``base_url`` and the repr, errors and logs show it masked. User info
+    is sent as Basic auth when ``auth`` is None (httpx's rule), else ignored as httpx does, never in the URL.
+
+    >>> t = HttpTransport(platform="Demo", base_url="http://u:secret@127.0.0.1:9/api/", auth=None, secrets=["k"])
+    >>> t.url("items/a b"), t
+    ('http://127.0.0.1:9/api/items/a b', HttpTransport(platform='Demo', base_url='http://***@127.0.0.1:9/api'))
     >>> t.close()
     """
 
@@ -144,15 +210,16 @@ class HttpTransport:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if not base_url or not base_url.startswith(("http://", "https://")):
-            from dagster_labeling._core.errors import InvalidInput
-
-            raise InvalidInput(
-                f"{platform}: base_url must be an http:// or https:// URL, got {base_url!r}.", field="base_url"
-            )
+        parsed = check_base_url(platform, base_url)
+        if auth is None and (parsed.username or parsed.password):
+            auth = httpx.BasicAuth(parsed.username, parsed.password)
         self.platform = platform
-        self.base_url = base_url.rstrip("/")
-        self.redactor = Redactor(secrets)
+        #: The base URL as shown (credentials masked); requests go to the URL as given.
+        self.base_url = mask_url(base_url).rstrip("/")
+        self._target_url = str(parsed.copy_with(username=None, password=None, query=None, fragment=None)).rstrip("/")
+        self._target_query = parsed.query.decode("ascii")
+        self.redactor = Redactor([*secrets, *(s for s in url_secrets(base_url) if len(s) >= MIN_REDACTED_URL_SECRET)])
+        mask_urls_in_httpx_logs()
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._error_class_for = error_class_for
@@ -175,7 +242,9 @@ class HttpTransport:
         return f"HttpTransport(platform={self.platform!r}, base_url={self.base_url!r})"
 
     def url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
+        """The absolute URL requests for ``path`` go to, with the base URL's query if it has one (never log it)."""
+        url = f"{self._target_url}/{path.lstrip('/')}"
+        return f"{url}?{self._target_query}" if self._target_query else url
 
     def close(self) -> None:
         self.client.close()
