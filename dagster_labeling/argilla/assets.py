@@ -31,6 +31,7 @@ from dagster_labeling.argilla.models import RecordInput, Settings
 from dagster_labeling.argilla.pipeline import (
     RecordMapping,
     annotations_frame,
+    in_partition,
     mean_agreement,
     preference_records,
     preference_settings,
@@ -77,8 +78,10 @@ def build_argilla_dataset_asset(
     """An asset that pushes an upstream DataFrame to an Argilla dataset (generic column-mapping factory).
 
     The dataset is created with ``settings`` if missing (and reused after); each row becomes a record whose
-    ``external_id`` is ``<partition>/<key>`` (key: ``mapping.key_column`` or a hash of the fields), so
-    re-runs and backfills update records instead of duplicating them. ``partitions_def`` defaults to the
+    ``external_id`` is ``<partition>/<key>`` (key: ``mapping.key_column`` or a hash of the fields; injective, see
+    :func:`~dagster_labeling.argilla.pipeline.record_external_id`), so re-runs and backfills update records
+    instead of duplicating them. Parallel first runs (a backfill) converge on one dataset (see
+    :meth:`ArgillaClient.ensure_dataset`). ``partitions_def`` defaults to the
     upstream asset's. Give either ``mapping`` or
     ``frame_to_records``. Every row is checked before anything is sent.
     """
@@ -113,7 +116,7 @@ def build_argilla_dataset_asset(
         resource: ArgillaResource = getattr(context.resources, resource_key)
         ds_name = config.dataset_name or dataset_name
         ws_name = config.dataset_workspace or workspace or resource.workspace
-        if rows.empty and not allow_empty:
+        if isinstance(rows, pd.DataFrame) and rows.empty and not allow_empty:
             raise InvalidInput(f"{where}: the upstream DataFrame is empty; filter empty partitions out upstream "
                                "or pass allow_empty=True.", field="rows")
         records = to_records(rows, partition, where)  # validated before any call
@@ -188,7 +191,7 @@ def fetch_annotations(client: ArgillaClient, dataset_id: str, *, partition: str 
     fields = [f.name for f in client.list_fields(dataset_id)]
     records = list(client.list_records(dataset_id))
     if partition is not None:
-        records = [r for r in records if (r.external_id or "").startswith(f"{partition}/")]
+        records = [r for r in records if in_partition(r.external_id, partition)]
     users = client.usernames()
     frame = annotations_frame(records, questions, users, fields)
     if submitted_only:

@@ -35,6 +35,7 @@ from dagster_labeling._core import (
 from dagster_labeling._core.client import HeaderAuth, PlatformClient
 from dagster_labeling.argilla.errors import (
     ArgillaConflictError,
+    ArgillaUnprocessableEntityError,
     argilla_error_class,
     argilla_error_message,
 )
@@ -59,6 +60,8 @@ DEFAULT_API_URL = "http://localhost:6900"
 MAX_RECORDS_PER_UPSERT = 500
 MAX_PAGE_SIZE = 1000
 MAX_IDS_PER_DELETE = 100
+MAX_INVALID_LISTED = 20
+MAX_DATASET_NAME_LENGTH = 200
 INCLUDE_DEFAULT = ("responses", "suggestions")
 
 
@@ -92,6 +95,24 @@ def terms_filter(entity: str, values: Sequence[Any], **scope: Any) -> dict[str, 
 def range_filter(entity: str, *, ge: float | None = None, le: float | None = None, **scope: Any) -> dict[str, Any]:
     """A range filter, e.g. ``range_filter("suggestion", question="label", property="score", le=0.6)``."""
     return {"type": "range", "ge": ge, "le": le, "scope": {"entity": entity, **scope}}
+
+
+def _check_dataset_name(name: str) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_DATASET_NAME_LENGTH:
+        raise InvalidInput(f"dataset name {name!r} must be 1 to {MAX_DATASET_NAME_LENGTH} characters.",
+                           field="name")
+
+
+def _settings_wire(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """(endpoint, body) of each field, question, vector and metadata property, in the SDK's order."""
+    out: list[tuple[str, dict[str, Any]]] = [("fields", f.to_wire()) for f in settings.fields]
+    out += [("questions", q.to_wire()) for q in settings.questions]
+    out += [("vectors-settings", v.to_wire()) for v in settings.vectors]
+    for m in settings.metadata:
+        wire = m.to_wire()
+        wire["settings"] = {"visible_for_annotators": wire["visible_for_annotators"], **wire["settings"]}
+        out.append(("metadata-properties", wire))
+    return out
 
 
 @dataclass
@@ -273,32 +294,15 @@ class ArgillaClient(PlatformClient):
         self, name: str, settings: Settings, *, workspace: str | None = None, create_workspace: bool = False
     ) -> Dataset:
         """Create and publish a dataset: POST, PATCH settings, one POST per field/question/vector/metadata,
-        publish. If any step fails the draft is deleted, so nothing half-made is left behind."""
-        if not isinstance(name, str) or not 1 <= len(name) <= 200:
-            raise InvalidInput(f"dataset name {name!r} must be 1 to 200 characters.", field="name")
+        publish. A taken name is :class:`ArgillaConflictError`. If any step fails the draft is deleted, so
+        nothing half-made is left behind. (To get-or-create, safely from many runs at once, use
+        :meth:`ensure_dataset`.)"""
+        _check_dataset_name(name)
         ws = self.resolve_workspace(workspace, create=create_workspace)
         draft = Dataset.model_validate(
             self._json("POST", "datasets", json_body={"name": name, "workspace_id": ws.id}))
         try:
-            self._json("PATCH", f"datasets/{draft.id}", json_body={
-                "id": draft.id, "name": name, "guidelines": settings.guidelines,
-                "allow_extra_metadata": settings.allow_extra_metadata,
-                "distribution": {"strategy": "overlap", "min_submitted": settings.min_submitted},
-            }, idempotent=True)
-            for f in settings.fields:
-                self._json("POST", f"datasets/{draft.id}/fields", json_body={**f.to_wire(), "dataset_id": draft.id})
-            for q in settings.questions:
-                self._json("POST", f"datasets/{draft.id}/questions",
-                           json_body={**q.to_wire(), "dataset_id": draft.id})
-            for v in settings.vectors:
-                self._json("POST", f"datasets/{draft.id}/vectors-settings",
-                           json_body={**v.to_wire(), "dataset_id": draft.id})
-            for m in settings.metadata:
-                wire = m.to_wire()
-                wire["settings"] = {"visible_for_annotators": wire["visible_for_annotators"], **wire["settings"]}
-                self._json("POST", f"datasets/{draft.id}/metadata-properties",
-                           json_body={**wire, "dataset_id": draft.id})
-            return self.publish_dataset(draft.id)
+            return self._complete_draft(draft, settings)
         except BaseException:
             try:
                 self.delete_dataset(draft.id)
@@ -309,22 +313,59 @@ class ArgillaClient(PlatformClient):
     def ensure_dataset(
         self, name: str, settings: Settings, *, workspace: str | None = None, create_workspace: bool = False
     ) -> Dataset:
-        """The published dataset ``name``, created if missing (a leftover draft is replaced).
+        """The published dataset ``name``, created if missing: safe to call from many runs at once and to retry.
 
-        An existing dataset must have the settings' question names, else :class:`InvalidInput`.
+        Argilla keeps dataset names unique per workspace, so a create that lost a race (or a retried create
+        whose first attempt landed) answers 409 and the existing dataset is used. A draft (being set up by a
+        concurrent run, or left by one that died) is completed, never deleted: each field, question, vector
+        and metadata property is created unless it exists (409), and the dataset is published unless it is.
+        An existing published dataset must have the settings' question names, else :class:`InvalidInput`.
         """
+        _check_dataset_name(name)
         existing = self.get_dataset(name, workspace)  # None too when the workspace does not exist yet
-        if existing is not None and existing.status != "ready":
-            self.delete_dataset(existing.id)
-            existing = None
         if existing is None:
-            return self.create_dataset(name, settings, workspace=workspace, create_workspace=create_workspace)
+            ws = self.resolve_workspace(workspace, create=create_workspace)
+            try:
+                existing = Dataset.model_validate(self._json(
+                    "POST", "datasets", json_body={"name": name, "workspace_id": ws.id}, idempotent=True))
+            except ArgillaConflictError:
+                existing = self.get_dataset(name, ws.name)
+                if existing is None:
+                    raise
+        if existing.status != "ready":
+            return self._complete_draft(existing, settings)
         have = {q.name for q in self.list_questions(existing.id)}
         want = {q.name for q in settings.questions}
         if not want <= have:
             raise InvalidInput(f"dataset {name!r} exists without questions {sorted(want - have)}; use another "
                                "dataset name or delete the dataset.", field="dataset_name")
         return existing
+
+    def _complete_draft(self, draft: Dataset, settings: Settings) -> Dataset:
+        """Give a draft the settings and publish it; every step may be repeated (by a retry or another run)."""
+        self._json("PATCH", f"datasets/{draft.id}", json_body={
+            "id": draft.id, "name": draft.name, "guidelines": settings.guidelines,
+            "allow_extra_metadata": settings.allow_extra_metadata,
+            "distribution": {"strategy": "overlap", "min_submitted": settings.min_submitted},
+        }, idempotent=True)
+        for kind, body in _settings_wire(settings):
+            try:
+                self._json("POST", f"datasets/{draft.id}/{kind}", json_body={**body, "dataset_id": draft.id},
+                           idempotent=True)
+            except ArgillaConflictError:
+                pass  # created by a concurrent run, or by this request's attempt whose answer was lost
+            except ArgillaUnprocessableEntityError:
+                published = self.get_dataset_by_id(draft.id)
+                if published.status == "ready":  # a concurrent run created everything and published it
+                    return published
+                raise
+        try:
+            return self.publish_dataset(draft.id)
+        except ArgillaUnprocessableEntityError:
+            published = self.get_dataset_by_id(draft.id)
+            if published.status == "ready":  # published by a concurrent run, or by a retried attempt
+                return published
+            raise
 
     # -- records ----------------------------------------------------------------------------------
     def _record_to_wire(
@@ -417,16 +458,26 @@ class ArgillaClient(PlatformClient):
         required = {f.name for f in fields if f.required}
         items: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
+        invalid: list[InvalidInput] = []
         for i, rec in enumerate(records):
-            rec = rec if isinstance(rec, RecordInput) else RecordInput.model_validate(rec)
-            wire = self._record_to_wire(rec, questions, settings, field_names, required, f"record {i}")
-            ext = wire["external_id"]
-            if ext in seen:
-                raise InvalidInput(f"record {i}: external_id {ext!r} repeats record {seen[ext]}; every record needs "
-                                   "a distinct external_id (it is what makes re-runs update, not duplicate).",
-                                   field="external_id")
+            try:
+                rec = rec if isinstance(rec, RecordInput) else RecordInput.model_validate(rec)
+                wire = self._record_to_wire(rec, questions, settings, field_names, required, f"record {i}")
+                ext = wire["external_id"]
+                if ext in seen:
+                    raise InvalidInput(f"record {i}: external_id {ext!r} repeats record {seen[ext]}; every record "
+                                       "needs a distinct external_id (it is what makes re-runs update, not "
+                                       "duplicate).", field="external_id")
+            except InvalidInput as exc:
+                invalid.append(exc)
+                continue
             seen[ext] = i
             items.append(wire)
+        if invalid:
+            listed = "\n".join(f"  - {exc}" for exc in invalid[:MAX_INVALID_LISTED])
+            more = f"\n  - and {len(invalid) - MAX_INVALID_LISTED} more" if len(invalid) > MAX_INVALID_LISTED else ""
+            raise InvalidInput(f"{len(invalid)} invalid record(s); nothing was sent:\n{listed}{more}",
+                               field=invalid[0].field)
         chunks = [(f"chunk-{n}", items[s:s + batch_size]) for n, s in enumerate(range(0, len(items), batch_size))]
         result = UpsertResult(requests=len(chunks))
         if not chunks:

@@ -42,7 +42,7 @@ def argilla_push_records_op(context: dg.OpExecutionContext, config: PushRecordsC
     mapping = RecordMapping(fields=config.fields, suggestions=config.suggestions,
                             suggestion_scores=config.suggestion_scores, metadata=config.metadata,
                             key_column=config.key_column)
-    records = mapping.records(rows, where=f"op {context.op.name}")
+    records = mapping.records(rows, where=f"op {context.op.name}")  # every row checked before any request
     with resource.get_client() as client:
         dataset = client.get_dataset(config.dataset_name, config.workspace or resource.workspace)
         if dataset is None:

@@ -11,17 +11,24 @@
 >>> m = RecordMapping(fields={"text": "review"}, key_column="id")
 >>> [r.external_id for r in m.records(pd.DataFrame({"id": [1, 2], "review": ["a", "b"]}), partition="p1")]
 ['p1/1', 'p1/2']
+
+Record ids (``external_id``) are ``<partition>/<key>`` (:func:`record_external_id`), injective: a partition
+or key holding ``/`` (or empty) gets a digest suffix, so partition ``x`` key ``y/z`` and partition ``x/y`` key
+``z`` never share a record.
 """
 
 import math
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from dagster_labeling._core import InvalidInput
+from dagster_labeling._core.encoding import is_missing
+from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, row_records, validate_rows
+from dagster_labeling._dagster.naming import DIGEST_LENGTH, ID_SEPARATOR, join_id
 from dagster_labeling.argilla.client import stable_external_id
 from dagster_labeling.argilla.models import (
     LabelQuestion,
@@ -36,20 +43,68 @@ from dagster_labeling.argilla.models import (
 )
 
 RowToRecords = Callable[[Mapping[str, Any]], list[RecordInput]]
+_HASHED_TAIL = len(ID_SEPARATOR) * 2 + DIGEST_LENGTH
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value)) if not isinstance(value, (list, tuple, dict)) else False
-    except (TypeError, ValueError):
+def record_external_id(partition: str | None, key: str) -> str:
+    """A record's ``external_id``: the key alone when unpartitioned, else ``<partition>/<key>``, injective
+    (:func:`~dagster_labeling._dagster.naming.join_id`: parts holding ``/`` get a digest suffix).
+
+    >>> record_external_id("x", "y/z") != record_external_id("x/y", "z")
+    True
+    >>> record_external_id("2026-01", "7"), record_external_id(None, "7")
+    ('2026-01/7', '7')
+    """
+    return key if partition is None else join_id(partition, key)
+
+
+def in_partition(external_id: str | None, partition: str) -> bool:
+    """Whether ``external_id`` was made by :func:`record_external_id` for ``partition`` (exactly: a
+    partition's id is never taken for another partition's, whatever ``/`` the keys hold).
+
+    >>> in_partition(record_external_id("x/y", "z"), "x"), in_partition(record_external_id("x", "y/z"), "x")
+    (False, True)
+    """
+    prefix = partition + ID_SEPARATOR
+    if not external_id or not external_id.startswith(prefix):
         return False
+    rest = external_id[len(prefix):]
+    keys = [rest]  # a clean key, or the readable part of a hashed id (join_id keeps it whole when unlimited)
+    if len(rest) >= _HASHED_TAIL and rest[-_HASHED_TAIL:].startswith(ID_SEPARATOR * 2):
+        keys.append(rest[:-_HASHED_TAIL])
+    return any(join_id(partition, key) == external_id for key in keys)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python ones (JSON-able)."""
-    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict, str)) else value
+class _Problems:
+    """Per-cell problems found while converting rows, grouped by (column, message) with their row labels."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str | None, str], list[Hashable]] = defaultdict(list)
+
+    def add(self, column: str | None, row: Hashable, message: str) -> None:
+        self._rows[(column, message)].append(row)
+
+    def raise_if_any(self, where: str) -> None:
+        if self._rows:
+            raise InvalidRows(where, [RowProblem(column, tuple(rows), message)
+                                      for (column, message), rows in self._rows.items()])
+
+
+def _value_problem(exc: InvalidInput) -> str:
+    """A question's refusal (``"value: label 'x' is not among …; use one of them"``) as a row-problem message."""
+    text = str(exc).removeprefix("value: ")
+    return text.replace("; ", "|", 1)
+
+
+def _empty_text_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[RowProblem]:
+    """Required text cells that hold "" (Argilla refuses an empty required field)."""
+    problems = []
+    for column in columns:
+        empty = tuple(frame.index[frame[column].map(lambda v: isinstance(v, str) and not v.strip())])
+        if empty:
+            problems.append(RowProblem(column, empty, "(required field) is empty text|Fill it upstream or drop "
+                                                      "those rows."))
+    return problems
 
 
 @dataclass
@@ -67,37 +122,52 @@ class RecordMapping:
     def columns(self) -> list[str]:
         cols = [*self.fields.values(), *self.suggestions.values(), *self.suggestion_scores.values(),
                 *self.metadata.values()]
-        return [*cols, self.key_column] if self.key_column else cols
+        return list(dict.fromkeys([*cols, self.key_column] if self.key_column else cols))
 
-    def check_columns(self, df: pd.DataFrame, where: str) -> None:
-        missing = sorted({c for c in self.columns() if c not in df.columns})
-        if missing:
-            raise InvalidInput(f"{where}: the DataFrame has no column(s) {missing}, which the mapping uses; its "
-                               f"columns are {list(df.columns)}. Fix the mapping or add the columns.",
-                               field="columns")
+    def row_spec(self, required_fields: Sequence[str] = ()) -> RowSpec:
+        """The checks of every row: the key column, the columns of ``required_fields``, the rest optional."""
+        required = [c for f, c in self.fields.items() if f in required_fields]
+        optional = [c for c in self.columns() if c not in required and c != self.key_column]
+        return RowSpec(key_column=self.key_column, required=required, optional=optional)
 
     def records(self, df: pd.DataFrame, *, settings: Settings | None = None, partition: str | None = None,
-                where: str = "DataFrame") -> list[RecordInput]:
-        """One record per row (validated against ``settings`` when given)."""
-        self.check_columns(df, where)
+                where: str = "DataFrame", required_fields: Sequence[str] | None = None) -> list[RecordInput]:
+        """One record per row. The whole frame is checked first (:func:`~dagster_labeling._core.rows.
+        validate_rows`: keys present and unique, required fields filled, values JSON; suggestions against
+        ``settings``' questions) and every bad row is reported at once; missing optional values are left out.
+
+        ``required_fields`` defaults to the required fields of ``settings`` (none without settings).
+        """
+        if required_fields is None:
+            required_fields = [f.name for f in settings.fields if f.required] if settings is not None else []
+        spec = self.row_spec(required_fields)
+        validate_rows(df, spec, where=where)
+        problems = _Problems()
+        for bad in _empty_text_rows(df, spec.required):
+            for row in bad.rows:
+                problems.add(bad.column, row, bad.message)
         out = []
-        for i, row in enumerate(df.to_dict("records")):
-            at = f"{where} row {i}"
-            fields = {f: _plain(row[c]) for f, c in self.fields.items() if not _is_missing(row[c])}
+        for label, row in zip(df.index, row_records(df, self.columns()), strict=True):
+            fields = {f: row[c] for f, c in self.fields.items() if c in row}
             suggestions = []
             for q, c in self.suggestions.items():
-                if _is_missing(row[c]):
+                if c not in row:
                     continue
-                value = _plain(row[c])
+                value = row[c]
                 if settings is not None:
-                    value = settings.question(q).check_value(value, where=at)
+                    try:
+                        value = settings.question(q).check_value(value, where="value")
+                    except InvalidInput as exc:
+                        problems.add(c, label, _value_problem(exc))
+                        continue
                 score_col = self.suggestion_scores.get(q)
-                score = None if score_col is None or _is_missing(row[score_col]) else float(row[score_col])
+                score = row.get(score_col) if score_col is not None else None
                 suggestions.append(SuggestionInput(question=q, value=value, score=score, agent=self.suggestion_agent))
-            metadata = {m: _plain(row[c]) for m, c in self.metadata.items() if not _is_missing(row[c])}
-            key = str(_plain(row[self.key_column])) if self.key_column else stable_external_id(fields)
+            metadata = {m: row[c] for m, c in self.metadata.items() if c in row}
+            key = key_text(row[self.key_column]) if self.key_column else stable_external_id(fields)
             out.append(RecordInput(fields=fields, suggestions=suggestions, metadata=metadata,
-                                   external_id=f"{partition}/{key}" if partition else key))
+                                   external_id=record_external_id(partition, key)))
+        problems.raise_if_any(where)
         return out
 
 
@@ -113,21 +183,29 @@ def text_generation_settings(instruction: str = "instruction", generation: str =
     )
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A cell holding one value or several (a list, tuple or array) as a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def text_generation_records(df: pd.DataFrame, *, instruction: str = "instruction", generation: str = "generation",
                             partition: str | None = None, where: str = "DataFrame") -> list[RecordInput]:
-    """One record per (instruction, generation); a list of generations gives one record each."""
-    RecordMapping(fields={instruction: instruction, generation: generation}).check_columns(df, where)
+    """One record per (instruction, generation); a list of generations gives one record each. Every row is
+    checked before any record is made; all bad rows are reported at once."""
+    validate_rows(df, RowSpec(required=(instruction, generation)), where=where)
+    problems = _Problems()
     out = []
-    for i, row in enumerate(df.to_dict("records")):
-        gens = row[generation]
-        gens = list(gens) if isinstance(gens, (list, tuple)) or hasattr(gens, "tolist") else [gens]
+    for label, row in zip(df.index, row_records(df, [instruction, generation]), strict=True):
+        gens = _as_list(row[generation])
+        if not gens or any(is_missing(g) or str(g) == "" for g in gens) or str(row[instruction]) == "":
+            problems.add(generation, label, f"(with {instruction!r}) holds an empty or missing generation|Every "
+                                            "instruction and generation needs text: fill or drop those rows.")
+            continue
         for g in gens:
-            if _is_missing(row[instruction]) or _is_missing(g):
-                raise InvalidInput(f"{where} row {i}: {instruction!r} and {generation!r} must not be empty.",
-                                   field=generation)
             fields = {instruction: str(row[instruction]), generation: str(g)}
-            key = stable_external_id(fields)
-            out.append(RecordInput(fields=fields, external_id=f"{partition}/{key}" if partition else key))
+            out.append(RecordInput(fields=fields, external_id=record_external_id(partition,
+                                                                                 stable_external_id(fields))))
+    problems.raise_if_any(where)
     return out
 
 
@@ -151,32 +229,37 @@ def preference_settings(num_generations: int, *, instruction: str = "instruction
 def preference_records(df: pd.DataFrame, num_generations: int, *, instruction: str = "instruction",
                        generations: str = "generations", ratings: str = "ratings", rationales: str = "rationales",
                        partition: str | None = None, where: str = "DataFrame") -> list[RecordInput]:
-    """One record per row; optional ``ratings`` and ``rationales`` columns become suggestions."""
-    RecordMapping(fields={instruction: instruction, generations: generations}).check_columns(df, where)
+    """One record per row; optional ``ratings`` and ``rationales`` columns become suggestions. Every row is
+    checked before any record is made; all bad rows are reported at once."""
+    optional = [c for c in (ratings, rationales) if c in df.columns]  # lists: a missing item is skipped
+    validate_rows(df, RowSpec(required=(instruction, generations)), where=where)
     settings = preference_settings(num_generations, instruction=instruction, generations=generations)
+    problems = _Problems()
     out = []
-    for i, row in enumerate(df.to_dict("records")):
-        at = f"{where} row {i}"
-        gens = list(row[generations]) if not _is_missing(row[generations]) else []
+    for label, row in zip(df.index, row_records(df, [instruction, generations, *optional]), strict=True):
+        gens = _as_list(row[generations])
         if len(gens) != num_generations:
-            raise InvalidInput(f"{at}: {len(gens)} generations, but num_generations is {num_generations}.",
-                               field=generations)
+            problems.add(generations, label, f"holds {len(gens)} generation(s), not num_generations="
+                                             f"{num_generations}|Give every row {num_generations} generations.")
+            continue
         fields = {instruction: str(row[instruction])}
         fields.update({f"{generations}-{n + 1}": str(g) for n, g in enumerate(gens)})
         suggestions = []
         for col, suffix in ((ratings, "rating"), (rationales, "rationale")):
-            values = row.get(col)
-            if values is None or (not isinstance(values, (list, tuple)) and not hasattr(values, "tolist")):
-                continue
-            for n, v in enumerate(list(values)[:num_generations]):
-                if _is_missing(v):
+            for n, v in enumerate(_as_list(row[col])[:num_generations] if col in row else []):
+                if is_missing(v):
                     continue
                 q = f"{generations}-{n + 1}-{suffix}"
-                checked = settings.question(q).check_value(v if suffix == "rationale" else _as_rating(v), where=at)
+                try:
+                    checked = settings.question(q).check_value(v if suffix == "rationale" else _as_rating(v),
+                                                               where="value")
+                except InvalidInput as exc:
+                    problems.add(col, label, _value_problem(exc))
+                    continue
                 suggestions.append(SuggestionInput(question=q, value=checked))
-        key = stable_external_id(fields)
         out.append(RecordInput(fields=fields, suggestions=suggestions,
-                               external_id=f"{partition}/{key}" if partition else key))
+                               external_id=record_external_id(partition, stable_external_id(fields))))
+    problems.raise_if_any(where)
     return out
 
 

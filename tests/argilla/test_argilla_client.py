@@ -70,7 +70,7 @@ def test_create_dataset_with_every_setting(client, argilla_emulator):
 
 
 def test_failed_creation_leaves_nothing(client, argilla_emulator):
-    # Every POST of a question fails with 500 (not retried: not idempotent) -> the draft is deleted.
+    # Every POST of a setting fails with 500 (retried until the policy gives up) -> the draft is deleted.
     argilla_emulator.set_faults(rate=1.0, weights={"500": 1.0}, methods=["POST"], path_prefixes=["/api/v1/datasets/"])
     with pytest.raises(Exception, match="500"):
         client.create_dataset("half", simple_settings())

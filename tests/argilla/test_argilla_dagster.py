@@ -146,7 +146,7 @@ def test_bad_input_fails_before_sending(resource, argilla_emulator) -> None:
     missing = build_argilla_dataset_asset(
         name="queue3", upstream=bad_labels, dataset_name="bad-input", settings=simple_settings(),
         mapping=RecordMapping(fields={"prompt": "prompt", "answer": "response_text"}))
-    with pytest.raises(InvalidInput, match=r"no column\(s\) \['response_text'\]"):
+    with pytest.raises(InvalidInput, match="column 'response_text' is not in the DataFrame"):
         dg.materialize([bad_labels, missing], resources={"argilla": resource})
 
     @dg.asset(name="preferences")
