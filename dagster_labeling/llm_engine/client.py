@@ -13,6 +13,7 @@ batch completions as job handles, bounded concurrent completions and uploads str
 
 import asyncio
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -27,6 +28,7 @@ from tenacity import AsyncRetrying
 from dagster_labeling._core import (
     BulkProgress,
     BulkResult,
+    CancelCounts,
     ConnectionFailed,
     HttpTransport,
     InvalidInput,
@@ -40,6 +42,8 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
+from dagster_labeling._core.encoding import dumps
+from dagster_labeling._core.errors import NotFound
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
@@ -74,6 +78,7 @@ VLLM_MODEL_CONFIG_KEYS = (
     "disable_sliding_window skip_tokenizer_init served_model_name override_neuron_config mm_processor_kwargs "
     "block_size gpu_memory_utilization swap_space cache_dtype num_gpu_blocks_override enable_prefix_caching"
 ).split()
+JSON_CONTENT = {"Content-Type": "application/json"}
 _FINE_TUNE_STATES = {
     "PENDING": JobState.PENDING,
     "RUNNING": JobState.RUNNING,
@@ -130,8 +135,8 @@ def validate_model_name(name: Any, field: str = "model") -> str:
 def _check_range(field: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{field} must be a number, got {value!r}.", field=field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field} must be a finite number, got {value!r}.", field=field)
     below = value <= low if low_open else value < low
     if below or value > high:
         bracket = "(" if low_open else "["
@@ -230,8 +235,35 @@ def _raise_in_band(chunk: CompletionChunk) -> None:
 
 
 # -- job handles -------------------------------------------------------------------------------------
+GONE_STATUS = "NOT_FOUND"
+"""``raw_status`` of a job the service no longer knows: model-engine deletes a canceled fine-tune or batch job
+(its Kubernetes job), and a finished one after a few days, so reading it answers 404."""
+
+
+def _gone(kind: str) -> JobStatus:
+    return JobStatus(state=JobState.CANCELED, raw_status=GONE_STATUS,
+                     reason=f"the {kind} no longer exists on LLM Engine (the service deletes a canceled job, "
+                            "and a finished one after a few days)")
+
+
+def _cancel_counts(handle: JobHandle, success: bool) -> CancelCounts | None:
+    """What a cancel answered ``success`` did: None (the job was canceled) when it says so; else the job is read
+    again, since ``success: false`` also answers a cancel that an earlier, lost answer already made."""
+    if success:
+        return None
+    status = handle.refresh()
+    if status.state is JobState.CANCELED:
+        return CancelCounts(canceled=1)
+    if status.state.is_terminal:
+        return CancelCounts(already_finished=1)
+    return CancelCounts(not_canceled={handle.id: f"LLM Engine answered success=false; the job is {status.raw_status}"})
+
+
 class FineTuneJob(JobHandle):
-    """A fine-tune as a job; progress (epochs done of ``epochs``) and loss come from its events."""
+    """A fine-tune as a job; progress (epochs done of ``epochs``) and loss come from its events.
+
+    A fine-tune the service answers 404 for is ``CANCELED`` (raw status ``NOT_FOUND``): canceling deletes it.
+    """
 
     kind = "LLM Engine fine-tune"
 
@@ -243,7 +275,10 @@ class FineTuneJob(JobHandle):
         self.loss: list[LossPoint] = []
 
     def fetch_status(self) -> JobStatus:
-        ft = self.client.get_fine_tune(self.id)
+        try:
+            ft = self.client.get_fine_tune(self.id)
+        except NotFound:
+            return _gone("fine-tune")
         self.fine_tuned_model = ft.fine_tuned_model
         try:
             self.loss = loss_curve(self.client.get_fine_tune_events(self.id))
@@ -262,12 +297,17 @@ class FineTuneJob(JobHandle):
             details={"fine_tuned_model": ft.fine_tuned_model, "loss": [p.model_dump() for p in self.loss]},
         )
 
-    def cancel_remote(self) -> None:
-        self.client.cancel_fine_tune(self.id)
+    def cancel_remote(self) -> CancelCounts | None:
+        try:
+            success = self.client.cancel_fine_tune(self.id)
+        except NotFound:  # gone already (a cancel whose answer was lost deletes it)
+            success = False
+        return _cancel_counts(self, success)
 
 
 class BatchCompletionJobHandle(JobHandle):
-    """A batch-completions job (v1 or v2); its state comes from ``GET /v2/batch-completions/{id}``."""
+    """A batch-completions job (v1 or v2); its state comes from ``GET /v2/batch-completions/{id}`` (404: canceled,
+    as for :class:`FineTuneJob`)."""
 
     kind = "LLM Engine batch completion"
 
@@ -277,14 +317,21 @@ class BatchCompletionJobHandle(JobHandle):
         self.job: BatchCompletionJob | None = None
 
     def fetch_status(self) -> JobStatus:
-        self.job = self.client.get_batch_completion(self.id)
+        try:
+            self.job = self.client.get_batch_completion(self.id)
+        except NotFound:
+            return _gone("batch job")
         state = JobState.from_vendor(self.job.status, _BATCH_STATES)
         reason = f"batch job ended {self.job.status}" if state in (JobState.FAILED, JobState.CANCELED) else None
         return JobStatus(state=state, raw_status=self.job.status, reason=reason,
                          details={"output_data_path": self.job.output_data_path})
 
-    def cancel_remote(self) -> None:
-        self.client.cancel_batch_completion(self.id)
+    def cancel_remote(self) -> CancelCounts | None:
+        try:
+            success = self.client.cancel_batch_completion(self.id)
+        except NotFound:  # gone already (a cancel whose answer was lost deletes it)
+            success = False
+        return _cancel_counts(self, success)
 
 
 class LLMEngineClient(PlatformClient):
@@ -504,8 +551,9 @@ class LLMEngineClient(PlatformClient):
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-sync"
         request = self._async_client().build_request(
-            "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
-            headers=dict(request_headers or {}), timeout=self._timeout(timeout or self.call_timeouts.completion))
+            "POST", self._http.url(path), params={"model_endpoint_name": model}, content=dumps(body),
+            headers={**JSON_CONTENT, **(request_headers or {})},
+            timeout=self._timeout(timeout or self.call_timeouts.completion))
         response = await self._asend(request, path, stream=False)
         return CompletionResponse.model_validate(response.json())
 
@@ -517,8 +565,8 @@ class LLMEngineClient(PlatformClient):
         body = completion_body(prompt, **params)
         path = "v1/llm/completions-stream"
         request = self._async_client().build_request(
-            "POST", self._http.url(path), params={"model_endpoint_name": model}, json=body,
-            headers={"Accept": "text/event-stream", **(request_headers or {})},
+            "POST", self._http.url(path), params={"model_endpoint_name": model}, content=dumps(body),
+            headers={**JSON_CONTENT, "Accept": "text/event-stream", **(request_headers or {})},
             timeout=self._timeout(timeout or self.call_timeouts.completion))
         response = await self._asend(request, path, stream=True)
         try:

@@ -12,6 +12,11 @@ trailing ``/`` matters to the SDK). Behaviour worth knowing:
   ``stream_error_after_tokens`` makes streams carry an in-band error.
 * Batch jobs go queued → running → completed over ``batch_seconds``; results are written as a JSON list
   to ``output_data_path`` when it is a local path or ``file://`` URL, and kept in ``batch_outputs``.
+* Canceling a fine-tune or batch job takes ``cancel_seconds`` (simulated) to take effect: until then it keeps
+  its status (and no longer progresses). Then it is ``CANCELLED``/``cancelled``, or, with
+  ``canceled_jobs_vanish``, deleted as model-engine does (it deletes the Kubernetes job): reading it answers 404
+  and listings leave it out.
+* Listings (files, fine-tunes, events, endpoints) are not paged, as in the real API.
 """
 
 import asyncio
@@ -79,12 +84,16 @@ class LLMEngineEmulator(PlatformEmulator):
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None,
                  fine_tune_pending_seconds: float = 1.0, fine_tune_epoch_seconds: float = 2.0,
-                 batch_seconds: float = 2.0, stream_token_delay_seconds: float = 0.0) -> None:
+                 batch_seconds: float = 2.0, stream_token_delay_seconds: float = 0.0,
+                 cancel_seconds: float = 0.0, canceled_jobs_vanish: bool = False) -> None:
         super().__init__(api_key=api_key, clock=clock)
         self.fine_tune_pending_seconds = fine_tune_pending_seconds
         self.fine_tune_epoch_seconds = fine_tune_epoch_seconds
         self.batch_seconds = batch_seconds
         self.stream_token_delay_seconds = stream_token_delay_seconds
+        self.cancel_seconds = cancel_seconds
+        self.canceled_jobs_vanish = canceled_jobs_vanish
+        self._cancel_defaults = (cancel_seconds, canceled_jobs_vanish)
         self.stream_error_after_tokens: int | None = None
         self.fail_fine_tunes = False
         self._seq = itertools.count(1)
@@ -122,12 +131,14 @@ class LLMEngineEmulator(PlatformEmulator):
         self.completions_served = 0
 
     def reset(self) -> None:
-        """Forget files, fine-tunes, batches and fine-tuned models; clear the log; restore defaults."""
+        """Forget files, fine-tunes, batches and fine-tuned models; clear the log; restore defaults (the cancel
+        behaviour to the constructor's)."""
         super().reset()
         with self.lock:
             self._clear_state()
             self.stream_error_after_tokens = None
             self.fail_fine_tunes = False
+            self.cancel_seconds, self.canceled_jobs_vanish = self._cancel_defaults
 
     def _new_id(self, prefix: str) -> str:
         n = next(self._seq)
@@ -155,21 +166,44 @@ class LLMEngineEmulator(PlatformEmulator):
     # -- progress --------------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         with self.lock:
-            for ft in self.fine_tunes.values():
-                self._advance_fine_tune(ft, now)
-            for job in self.batches.values():
-                self._advance_batch(job, now)
+            self._advance_all(now)
 
     def complete_all(self) -> None:
         """Finish every fine-tune and batch job now (as if their simulated time had passed)."""
         with self.lock:
-            for ft in self.fine_tunes.values():
-                self._advance_fine_tune(ft, math.inf)
-            for job in self.batches.values():
-                self._advance_batch(job, math.inf)
+            self._advance_all(math.inf)
+
+    def _advance_all(self, now: float) -> None:
+        for ft_id in list(self.fine_tunes):
+            if self._cancel_due(self.fine_tunes, ft_id, "status", "CANCELLED", now):
+                self._advance_fine_tune(self.fine_tunes[ft_id], now)
+        for job_id in list(self.batches):
+            if self._cancel_due(self.batches, job_id, "status", "cancelled", now):
+                self._advance_batch(self.batches[job_id], now)
+
+    def _cancel_due(self, jobs: dict[str, dict[str, Any]], job_id: str, field: str, canceled: str,
+                    now: float) -> bool:
+        """Apply a requested cancel whose time has come; False if the job is gone (deleted by its cancel)."""
+        job = jobs[job_id]
+        due = job.get("_cancel_at")
+        if due is None or now < due:
+            return True
+        if self.canceled_jobs_vanish:
+            del jobs[job_id]
+            return False
+        job[field] = canceled
+        job.pop("_cancel_at")
+        return True
+
+    def _request_cancel(self, job: dict[str, Any], field: str, terminal: frozenset[str]) -> dict[str, Any]:
+        """``{"success": ...}`` of a cancel: a finished job is left alone; the cancel takes ``cancel_seconds``."""
+        if job[field] in terminal:
+            return {"success": False}
+        job.setdefault("_cancel_at", self.clock.now() + self.clock.scale(self.cancel_seconds))
+        return {"success": True}
 
     def _advance_fine_tune(self, ft: dict[str, Any], now: float) -> None:
-        if ft["status"] in _FT_TERMINAL:
+        if ft["status"] in _FT_TERMINAL or "_cancel_at" in ft:
             return
         start = ft["created"] + self.clock.scale(self.fine_tune_pending_seconds)
         if now < start:
@@ -201,7 +235,7 @@ class LLMEngineEmulator(PlatformEmulator):
             self.endpoints[name] = self._endpoint(name)
 
     def _advance_batch(self, job: dict[str, Any], now: float) -> None:
-        if job["status"] in _BATCH_TERMINAL:
+        if job["status"] in _BATCH_TERMINAL or "_cancel_at" in job:
             return
         n = len(job["_prompts"])
         running_at = job["_created"] + self.clock.scale(0.2)
@@ -368,21 +402,22 @@ class LLMEngineEmulator(PlatformEmulator):
         return self._create_batch(req, v2=True)
 
     def _batch(self, job_id: str) -> dict[str, Any]:
-        job = self.batches.get(job_id)
-        if job is None:
+        now = self.clock.now()
+        if job_id not in self.batches or not self._cancel_due(self.batches, job_id, "status", "cancelled", now):
             raise HTTPError(404, f"Batch completion job {job_id} not found")
-        self._advance_batch(job, self.clock.now())
+        job = self.batches[job_id]
+        self._advance_batch(job, now)
         return job
 
     def get_batch(self, req: Request) -> dict[str, Any]:
         return {"job": self._batch_json(self._batch(req.path_params["job_id"]))}
 
     def cancel_batch(self, req: Request) -> dict[str, Any]:
-        job = self._batch(req.path_params["job_id"])
-        if job["status"] in _BATCH_TERMINAL:
-            return {"success": False}
-        job["status"] = "cancelled"
-        return {"success": True}
+        try:
+            job = self._batch(req.path_params["job_id"])
+        except HTTPError:
+            return {"success": False}  # model-engine: a job it cannot find is not canceled, and that is no error
+        return self._request_cancel(job, "status", _BATCH_TERMINAL)
 
     # -- fine-tunes ------------------------------------------------------------------------------------
     def create_fine_tune(self, req: Request) -> dict[str, Any]:
@@ -413,10 +448,11 @@ class LLMEngineEmulator(PlatformEmulator):
         return {"id": ft_id}
 
     def _fine_tune(self, ft_id: str) -> dict[str, Any]:
-        ft = self.fine_tunes.get(ft_id)
-        if ft is None:
+        now = self.clock.now()
+        if ft_id not in self.fine_tunes or not self._cancel_due(self.fine_tunes, ft_id, "status", "CANCELLED", now):
             raise HTTPError(404, f"Fine-tune {ft_id} not found")
-        self._advance_fine_tune(ft, self.clock.now())
+        ft = self.fine_tunes[ft_id]
+        self._advance_fine_tune(ft, now)
         return ft
 
     @staticmethod
@@ -427,7 +463,8 @@ class LLMEngineEmulator(PlatformEmulator):
         return self._ft_json(self._fine_tune(req.path_params["id"]))
 
     def list_fine_tunes(self, req: Request) -> dict[str, Any]:
-        return {"jobs": [self._ft_json(self._fine_tune(i)) for i in list(self.fine_tunes)]}
+        self._advance_all(self.clock.now())
+        return {"jobs": [self._ft_json(ft) for ft in self.fine_tunes.values()]}
 
     def get_events(self, req: Request) -> dict[str, Any]:
         return {"events": list(self._fine_tune(req.path_params["id"])["events"])}
@@ -435,11 +472,11 @@ class LLMEngineEmulator(PlatformEmulator):
     def cancel_fine_tune(self, req: Request) -> dict[str, Any]:
         if req.body:
             raise HTTPError(422, "cancel takes no body")
-        ft = self._fine_tune(req.path_params["id"])
-        if ft["status"] in _FT_TERMINAL:
-            return {"success": False}
-        ft["status"] = "CANCELLED"
-        return {"success": True}
+        try:
+            ft = self._fine_tune(req.path_params["id"])
+        except HTTPError:
+            return {"success": False}  # model-engine: a fine-tune it cannot find is not canceled, and that is no error
+        return self._request_cancel(ft, "status", _FT_TERMINAL)
 
     # -- models ----------------------------------------------------------------------------------------
     @staticmethod

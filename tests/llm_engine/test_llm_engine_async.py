@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dagster_labeling._core import ConnectionFailed, RetryPolicy
+from dagster_labeling._core import ConnectionFailed, InvalidInput, RetryPolicy
 from dagster_labeling.llm_engine import (
     LLMEngineBadRequest,
     LLMEngineClient,
@@ -184,3 +184,37 @@ def test_astream_is_not_retried_after_the_first_byte(llm: LLMEngineClient,
     with pytest.raises(ConnectionFailed, match="stream broke"):
         asyncio.run(collect(llm.astream_completion("llama-2-7b", "Tell me a long story", max_new_tokens=20)))
     assert waits == [] and llm_engine_emulator.fault_counters()["stream_break"] == 1
+
+
+NOT_JSON = [
+    pytest.param({"guided_json": {"type": "object", "maxLength": float("nan")}}, "NaN", id="nan-in-guided-json"),
+    pytest.param({"guided_json": {"minimum": float("-inf")}}, "minimum is -inf", id="inf-in-guided-json"),
+    pytest.param({"temperature": float("nan")}, "temperature", id="nan-temperature"),
+    pytest.param({"top_p": float("inf")}, "top_p", id="inf-top-p"),
+]
+
+
+@pytest.mark.parametrize("params, named", NOT_JSON)
+def test_nan_or_infinity_in_a_parameter_is_refused_before_sending(
+    llm: LLMEngineClient, llm_engine_emulator: LLMEngineEmulatorHandle, params: dict[str, Any], named: str
+) -> None:
+    """JSON has no NaN or Infinity: no path writes them (httpx's ``json=`` would, on the async path)."""
+    sends = [
+        lambda: llm.complete("llama-2-7b", "Hi", **params),
+        lambda: list(llm.stream_completion("llama-2-7b", "Hi", **params)),
+        lambda: asyncio.run(llm.acomplete("llama-2-7b", "Hi", **params)),
+        lambda: asyncio.run(collect(llm.astream_completion("llama-2-7b", "Hi", **params))),
+    ]
+    for send in sends:
+        with pytest.raises(InvalidInput, match=named):
+            send()
+    assert len(llm_engine_emulator.request_log) == 0
+
+
+def test_async_body_is_the_strict_json_of_the_sync_one(llm: LLMEngineClient,
+                                                       llm_engine_emulator: LLMEngineEmulatorHandle) -> None:
+    llm.complete("llama-2-7b", "Hi ☃", max_new_tokens=3, guided_json={"a": 1.5})
+    asyncio.run(llm.acomplete("llama-2-7b", "Hi ☃", max_new_tokens=3, guided_json={"a": 1.5}))
+    sync, async_ = list(llm_engine_emulator.request_log)[-2:]
+    assert async_.body == sync.body and async_.json() == sync.json()
+    assert async_.headers["content-type"] == "application/json"
