@@ -25,6 +25,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ import pandas as pd
 
 from dagster_labeling._core import (
     BulkFailure,
+    CancelCounts,
     HttpTransport,
     InvalidInput,
     JobHandle,
@@ -48,8 +51,10 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient
+from dagster_labeling._core.rows import InvalidRows
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.refuel.errors import RefuelNotFound, RefuelSoftError, refuel_error_class
+from dagster_labeling.refuel.frames import frame_items, long_cells
 from dagster_labeling.refuel.models import (
     CLASSIFICATION_TYPES,
     ENRICHMENT_TYPES,
@@ -114,6 +119,20 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def timestamp(value: Any) -> float:
+    """An ISO 8601 ``created_at`` as epoch seconds (a naive one is UTC); 0.0 when absent or unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def creation_order(record: Mapping[str, Any]) -> tuple[float, str]:
+    """The order that makes one of several same-named objects canonical: oldest ``created_at``, then ``id``."""
+    return timestamp(record.get("created_at")), str(record.get("id"))
 
 
 @dataclass
@@ -355,8 +374,19 @@ class RefuelTaskRun(JobHandle):
         reason = None if state in (JobState.SUCCEEDED, JobState.RUNNING, JobState.PENDING) else f"status {run.status}"
         return JobStatus(state, run.status, run.num_labeled, total, reason, run.model_dump())
 
-    def cancel_remote(self) -> None:
+    def cancel_remote(self) -> CancelCounts:
+        """Ask Refuel to cancel the run (re-sent if the answer is lost: cancelling twice is harmless); items labeled
+        by then count as finished, the rest as canceled."""
         self.client.cancel_task_run(self.task_id, self.dataset_id)
+        status = self.refresh()
+        labeled = status.done or 0
+        return CancelCounts(canceled=max(0, (status.total or labeled) - labeled), already_finished=labeled)
+
+    def still_running(self, status: JobStatus) -> int:
+        """Items the run still has to label while it is not finished (at least 1: the run itself)."""
+        if status.state.is_terminal:
+            return 0
+        return max(1, (status.total or 0) - (status.done or 0))
 
 
 class RefuelExport(JobHandle):
@@ -422,6 +452,8 @@ class RefuelClient(PlatformClient):
 
     ``max_workers`` bounds concurrent page fetches; ``label_concurrency`` and ``label_rate_per_minute``
     bound DataFrame labeling (Refuel publishes 100 concurrent and 300/min on the label endpoint).
+    ``settle_seconds`` is how far Refuel's ``created_at`` clock may lag its ``Date`` clock: a dataset or task
+    that several runs may create at once is used only once it is that old (see :mod:`.containers`).
     """
 
     def __init__(
@@ -437,6 +469,7 @@ class RefuelClient(PlatformClient):
         label_concurrency: int = 100,
         label_rate_per_minute: int | None = 300,
         page_size: int = 100,
+        settle_seconds: float = 5.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -450,6 +483,9 @@ class RefuelClient(PlatformClient):
         self.max_workers = max_workers
         self.label_concurrency = label_concurrency
         self.page_size = page_size
+        if settle_seconds < 0:
+            raise InvalidInput(f"settle_seconds must be >= 0, got {settle_seconds}.", field="settle_seconds")
+        self.settle_seconds = settle_seconds
         self.app_url = app_url.rstrip("/")
         self.label_limiter = RateLimiter(label_rate_per_minute, 60.0)
         self._sleep = sleep
@@ -519,10 +555,10 @@ class RefuelClient(PlatformClient):
         cache_key = (kind, self._project_id or "", value)
         if cache_key in self._ids:
             return self._ids[cache_key]
-        for item in lister():
-            if item.get(key) == value:
-                self._ids[cache_key] = str(item["id"])
-                return str(item["id"])
+        matches = sorted((item for item in lister() if item.get(key) == value), key=creation_order)
+        if matches:  # names are not unique on Refuel: the oldest is the one (see containers.py)
+            self._ids[cache_key] = str(matches[0]["id"])
+            return self._ids[cache_key]
         raise RefuelNotFound(f"No {kind} with name={value!r} found.", platform="Refuel", method="GET", path=kind,
                              status_code=404)
 
@@ -534,6 +570,35 @@ class RefuelClient(PlatformClient):
         return self._resolve("dataset", dataset, lambda: self._call("GET", "datasets",
                                                                     params={"project_id": self.project_id}) or [],
                              "dataset_name")
+
+    def remember(self, kind: str, name: str, object_id: str) -> None:
+        """Resolve ``name`` (a dataset or task) to ``object_id`` from now on in this client."""
+        self._ids[(kind, self._project_id or "", name)] = object_id
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (the ``sleep`` the client was built with)."""
+        self._sleep(seconds)
+
+    def named(self, kind: str, name: str) -> tuple[list[dict[str, Any]], float]:
+        """Every dataset or task (``kind``) called ``name``, oldest first (:func:`creation_order`), and a time on
+        Refuel's clock no later than the moment the list was read: the answer's ``Date`` less the request's
+        round trip (this machine's clock when the answer has no ``Date``)."""
+        if kind == "dataset":
+            path, params, key = "datasets", {"project_id": self.project_id}, "dataset_name"
+        elif kind == "task":
+            path, params, key = f"projects/{self.project_id}/tasks", {"project_id": self.project_id}, "task_name"
+        else:
+            raise ValueError(f"kind must be 'dataset' or 'task', got {kind!r}")
+        started, sent_at = time.monotonic(), time.time()
+        response = self._response("GET", path, params=params)
+        round_trip = time.monotonic() - started
+        payload = self._envelope("GET", path, response)
+        listed = payload.get("data") if isinstance(payload, dict) else payload
+        try:
+            server_now = parsedate_to_datetime(response.headers["date"]).timestamp() - round_trip
+        except (KeyError, TypeError, ValueError):
+            server_now = sent_at
+        return sorted((item for item in listed or [] if item.get(key) == name), key=creation_order), server_now
 
     def task_id(self, task: str) -> str:
         pid = self.project_id
@@ -582,22 +647,40 @@ class RefuelClient(PlatformClient):
         wait_for_completion: bool = False,
         wait: WaitOptions | None = None,
     ) -> Dataset:
-        """Upload a DataFrame or a CSV file (multipart) as a new dataset; optionally wait for ingestion."""
+        """Create a dataset from a DataFrame or a CSV file (multipart upload); optionally wait for ingestion.
+
+        A CSV file is uploaded as it is (Refuel reads every cell as text). A DataFrame keeps its types: the whole
+        frame is validated first (see :mod:`~dagster_labeling.refuel.frames`), the upload carries its header only,
+        and once that is ingested the rows are appended as JSON items, so ``1`` stays an int, ``""`` stays ``""``
+        and a missing cell stays missing. A DataFrame upload therefore always waits for ingestion.
+        """
         if not dataset_name:
             raise InvalidInput("dataset_name is empty.", field="dataset_name")
-        if isinstance(data, pd.DataFrame):
-            validate_columns(list(data.columns))
-            content = data.to_csv(index=False).encode()
-            filename = f"{dataset_name}.csv"
-        else:
-            content = read_csv_checked(data)
-            filename = os.path.basename(os.fspath(data))
+        if not isinstance(data, pd.DataFrame):
+            ds = self._upload_file(dataset_name, os.path.basename(os.fspath(data)), read_csv_checked(data))
+            return self.wait_for_ingestion(ds.id, wait) if wait_for_completion else ds
+        validate_columns(list(data.columns))
+        items = frame_items(data, where=f"Refuel dataset {dataset_name!r}")
+        ds = self.wait_for_ingestion(self.create_empty_dataset(dataset_name, list(data.columns)).id, wait)
+        if items:
+            self._post_items(ds.id, items)
+        return ds
+
+    def create_empty_dataset(self, dataset_name: str, columns: Sequence[str]) -> Dataset:
+        """Create a dataset with these columns and no rows (its upload is a CSV header); rows come by
+        :meth:`add_items`. It is ``processing`` until ingested (:meth:`wait_for_ingestion`)."""
+        names = validate_columns(list(columns))
+        header = io.StringIO()
+        csv.writer(header).writerow(names)
+        return self._upload_file(dataset_name, f"{dataset_name}.csv", header.getvalue().encode())
+
+    def _upload_file(self, dataset_name: str, filename: str, content: bytes) -> Dataset:
         raw = self._call("POST", f"projects/{self.project_id}/datasets",
                          data={"name": dataset_name, "source": "file"},
                          files={"file": (filename, content, "text/csv")})
         ds = Dataset.from_api(raw)
         self._ids[("dataset", self._project_id or "", dataset_name)] = ds.id
-        return self.wait_for_ingestion(ds.id, wait) if wait_for_completion else ds
+        return ds
 
     def upload_dataset_from_uri(self, uri: str, dataset_name: str, *, wait_for_completion: bool = False,
                                 wait: WaitOptions | None = None) -> Dataset:
@@ -632,15 +715,19 @@ class RefuelClient(PlatformClient):
             interval = min(opts.max_poll_interval_seconds, interval * opts.poll_backoff)
 
     def add_items(self, dataset: str, items: "pd.DataFrame | Sequence[Mapping[str, Any]]") -> int:
-        """Append rows; their columns must equal the dataset's schema (checked first, naming the mismatch)."""
+        """Append rows as JSON items (types kept, missing cells left out); their columns must equal the dataset's
+        schema and no cell may exceed ``MAX_CELL_CHARS`` (both checked first, naming the columns and rows)."""
         ds = self.get_dataset(dataset)
         if isinstance(items, pd.DataFrame):
             validate_columns(list(items.columns))
-            rows = json.loads(items.to_json(orient="records", date_format="iso"))
+            rows = frame_items(items, where=f"Items for Refuel dataset {ds.name!r}")
             row_cols = [list(items.columns)]
         else:
             rows = [dict(r) for r in items]
             row_cols = [list(r) for r in rows]
+            too_long = long_cells(rows, list(range(len(rows))))
+            if too_long:
+                raise InvalidRows(f"Items for Refuel dataset {ds.name!r}", too_long)
         schema = [c for c in ds.columns if c not in RESERVED_COLUMNS]
         for i, cols in enumerate(row_cols):
             extra = sorted(set(cols) - set(schema))
@@ -653,8 +740,11 @@ class RefuelClient(PlatformClient):
                     field="items")
         if not rows:
             return 0
-        self._call("POST", f"datasets/{ds.id}/items", body=rows)
+        self._post_items(ds.id, rows)
         return len(rows)
+
+    def _post_items(self, dataset_id: str, rows: list[dict[str, Any]]) -> None:
+        self._call("POST", f"datasets/{dataset_id}/items", body=rows)
 
     def delete_dataset(self, dataset: str) -> None:
         did = self.dataset_id(dataset)
@@ -776,6 +866,12 @@ class RefuelClient(PlatformClient):
         return [Task.model_validate(t) for t in self._call("GET", f"projects/{pid}/tasks",
                                                            params={"project_id": pid}) or []]
 
+    def delete_task(self, task: str) -> None:
+        """Delete a task and its runs (``DELETE /tasks/{id}``, in Refuel's API reference; the SDK has no call)."""
+        tid = self.task_id(task)
+        self._call("DELETE", f"tasks/{tid}")
+        self._ids = {k: v for k, v in self._ids.items() if v != tid}
+
     def get_task(self, task: str) -> Task:
         return Task.model_validate(self._call("GET", f"tasks/{self.task_id(task)}"))
 
@@ -817,8 +913,10 @@ class RefuelClient(PlatformClient):
         return RefuelTaskRun(self, self.task_id(task), self.dataset_id(dataset))
 
     def cancel_task_run(self, task: str, dataset: str) -> None:
+        """Ask Refuel to stop the run (retried like a read: cancelling a cancelled run changes nothing)."""
         tid, did = self.task_id(task), self.dataset_id(dataset)
-        self._call("POST", f"tasks/{tid}/runs", params={"task_id": tid, "dataset_id": did, "cancel_run": True})
+        self._call("POST", f"tasks/{tid}/runs", params={"task_id": tid, "dataset_id": did, "cancel_run": True},
+                   idempotent=True)
 
     def get_task_run(self, task: str, dataset: str) -> TaskRun:
         """Status plus metrics (``num_labeled``, ``num_remaining``, elapsed and remaining seconds)."""
@@ -929,10 +1027,10 @@ class RefuelClient(PlatformClient):
                                field="input_columns")
         if not df.index.is_unique:
             raise InvalidInput("The DataFrame index must be unique: failures are reported by index.", field="df")
+        records = frame_items(df[cols], where=f"Rows to label with {application!r}", max_cell_chars=False)
         limiter = self.label_limiter if rate_per_minute == -1 else RateLimiter(rate_per_minute, 60.0)
         aid = self.application_id(application)
         params = self._label_params(aid, explain, None, telemetry, None)
-        records = json.loads(df[cols].to_json(orient="records", date_format="iso"))
         index = list(df.index)
         by_key = {str(k): k for k in index}
 
@@ -1053,7 +1151,7 @@ class RefuelClient(PlatformClient):
 
     def cancel_finetuning(self, model_id: str) -> FinetunedModel:
         data = self._call("PATCH", f"finetuned_models/{quote_path_segment(model_id)}",
-                          body={"model_id": model_id, "finetuning_run_status": "INTERRUPTED"})
+                          body={"model_id": model_id, "finetuning_run_status": "INTERRUPTED"}, idempotent=True)
         return FinetunedModel.model_validate(data)
 
     # -- webhooks ---------------------------------------------------------------------------------

@@ -8,24 +8,30 @@
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from dagster_labeling._core import InvalidInput
+from dagster_labeling._core import APIError, ConnectionFailed, InvalidInput
 from dagster_labeling.refuel.client import RefuelClient, validate_columns
-from dagster_labeling.refuel.errors import RefuelNotFound
+from dagster_labeling.refuel.containers import ensure_dataset
+from dagster_labeling.refuel.errors import RefuelConflict
+from dagster_labeling.refuel.frames import frame_items
+
+APPEND_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
 class AppendOutcome:
-    """What :func:`upload_or_append` did: ``uploaded``, ``appended``, ``skipped`` (already there) or ``replaced``."""
+    """What :func:`upload_or_append` did: ``uploaded`` (created the dataset and filled it), ``appended``,
+    ``skipped`` (already there) or ``replaced``; ``duplicates``: same-named datasets holding rows, left alone."""
 
     action: str
     dataset_id: str
     rows_sent: int
     rows_in_dataset: int | None = None
+    duplicates: list[str] = field(default_factory=list)
 
 
 def _label_column(df: pd.DataFrame, field: str) -> str:
@@ -93,12 +99,18 @@ def upload_or_append(
     replace: bool = False,
     wait_for_ingestion: bool = True,
 ) -> AppendOutcome:
-    """Create the dataset from ``rows``, or append a partition's rows exactly once.
+    """Put ``rows`` in the dataset ``dataset_name`` exactly once, even when many runs arrive together.
 
-    With a partition, rows get ``partition_column = partition_key``; if the dataset already holds rows with
-    that value, nothing is sent (a re-run or backfill appends each partition once). Without a partition an
-    existing dataset is kept (``skipped``) unless ``replace``.
+    The whole frame is validated before any request (:func:`~dagster_labeling.refuel.frames.frame_items`); rows
+    go as JSON items, so their types read back as sent. The dataset comes from
+    :func:`~dagster_labeling.refuel.containers.ensure_dataset`: one dataset per name, agreed on by every
+    concurrent first run. With a partition, rows get ``partition_column = partition_key`` and are appended unless
+    the dataset already holds rows of that partition (a re-run or backfill appends each partition once). Without
+    one, the run that created the dataset fills it; an existing, non-empty dataset is kept (``skipped``) unless
+    ``replace`` (which deletes every dataset of that name first). ``wait_for_ingestion`` is kept for
+    compatibility: rows are appended as JSON once the dataset is ingested, so the asset always waits.
     """
+    del wait_for_ingestion  # appending needs an ingested dataset
     frame = rows.copy()
     if partition_key is not None:
         if not partition_column:
@@ -108,25 +120,57 @@ def upload_or_append(
                                "partition_column.", field="partition_column")
         frame[partition_column] = partition_key
     validate_columns(list(frame.columns))
-    try:
-        existing = client.get_dataset(dataset_name)
-    except RefuelNotFound:
-        existing = None
-    if existing is None:
-        ds = client.upload_dataset(frame, dataset_name, wait_for_completion=wait_for_ingestion)
-        return AppendOutcome("uploaded", ds.id, len(frame), len(frame))
+    items = frame_items(frame, where=f"Refuel dataset {dataset_name!r}")
+    replaced = False
+    if replace and partition_key is None:
+        found, _ = client.named("dataset", dataset_name)
+        for record in found:
+            client.delete_dataset(str(record["id"]))
+        replaced = bool(found)
+    ensured = ensure_dataset(client, dataset_name, [str(c) for c in frame.columns])
     if partition_key is None:
-        if not replace:
-            return AppendOutcome("skipped", existing.id, 0)
-        client.delete_dataset(existing.id)
-        ds = client.upload_dataset(frame, dataset_name, wait_for_completion=wait_for_ingestion)
-        return AppendOutcome("replaced", ds.id, len(frame), len(frame))
-    if existing.ingest_status != "success":
-        client.wait_for_ingestion(existing.id)
-    assert partition_column is not None
-    present = client.count_items(existing.id, filters=[{"field": partition_column, "operator": "=",
-                                                         "value": partition_key}])
-    if present:
-        return AppendOutcome("skipped", existing.id, 0, present)
-    sent = client.add_items(existing.id, frame)
-    return AppendOutcome("appended", existing.id, sent)
+        present = client.count_items(ensured.id)
+        if present and not ensured.created:
+            return AppendOutcome("skipped", ensured.id, 0, present, ensured.duplicates)
+        filters: list[dict[str, Any]] = []
+    else:
+        assert partition_column is not None
+        filters = [{"field": partition_column, "operator": "=", "value": partition_key}]
+        present = client.count_items(ensured.id, filters=filters)
+        if present:
+            return AppendOutcome("skipped", ensured.id, 0, present, ensured.duplicates)
+    append_once(client, ensured.id, items, filters)
+    action = "replaced" if replaced else "uploaded" if ensured.created else "appended"
+    return AppendOutcome(action, ensured.id, len(items), client.count_items(ensured.id), ensured.duplicates)
+
+
+def append_once(client: RefuelClient, dataset_id: str, items: list[dict[str, Any]],
+                filters: list[dict[str, Any]]) -> None:
+    """Append ``items`` (the rows ``filters`` select, none of which is there yet) and check they landed once.
+
+    A failed append is looked up before it is sent again: if the rows landed (the answer was lost), nothing is
+    re-sent; if none did, it is re-sent (up to ``APPEND_ATTEMPTS`` times). Afterwards the dataset must hold
+    exactly ``len(items)`` rows matching ``filters``; more means another run appended the same rows at the same
+    moment, which raises (Refuel cannot delete single items, so it is reported, never hidden).
+    """
+    if not items:
+        return
+    for attempt in range(1, APPEND_ATTEMPTS + 1):
+        try:
+            client.add_items(dataset_id, items)
+            break
+        except (APIError, ConnectionFailed) as failed:
+            if isinstance(failed, APIError) and failed.status_code < 500 and failed.status_code != 429:
+                raise  # refused: sending it again changes nothing
+            landed = client.count_items(dataset_id, filters=filters)
+            if landed == len(items):
+                break
+            if landed or attempt == APPEND_ATTEMPTS:
+                raise
+    landed = client.count_items(dataset_id, filters=filters)
+    if landed != len(items):
+        raise RefuelConflict(
+            f"Refuel dataset {dataset_id} holds {landed} rows where {len(items)} were appended"
+            f"{' for ' + str(filters[0]['value']) if filters else ''}: another run appended the same rows at the "
+            "same moment. Delete the dataset and re-run, or run one materialization of a partition at a time.",
+            platform="Refuel", method="POST", path=f"datasets/{dataset_id}/items", status_code=409)

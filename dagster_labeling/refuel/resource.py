@@ -33,6 +33,11 @@ class RefuelResource(PlatformResource):
         description="Client-side limit of label requests per minute (Refuel allows 300); null turns it off.",
     )
     page_size: int = Field(default=100, ge=1, le=1000, description="Items per page when fetching items.")
+    settle_seconds: float = Field(
+        default=5.0, ge=0,
+        description="How far Refuel's created_at clock may lag its Date clock: a dataset or task that parallel "
+                    "runs may create together is used once it is this old, so they all agree on one.",
+    )
 
     def get_client(self) -> RefuelClient:
         """A new :class:`RefuelClient`; close it (or use ``with``) when done."""
@@ -47,4 +52,5 @@ class RefuelResource(PlatformResource):
             label_concurrency=self.label_concurrency,
             label_rate_per_minute=self.label_rate_per_minute,
             page_size=self.page_size,
+            settle_seconds=self.settle_seconds,
         )

@@ -16,6 +16,14 @@ Behaviour worth knowing:
 * The label endpoint is rate limited when ``label_rate_limit`` is set (requests per
   ``label_rate_window_seconds`` real seconds, sliding window): over the limit it answers 429.
 * Fine-tunes move through the documented ``finetuning_run_status`` values over ``finetune_seconds``.
+* Names are not unique (as on Refuel): two datasets or two tasks may share a name. ``created_at`` is set when
+  the object is created, under the emulator's lock, so it orders creations.
+* A cell longer than ``MAX_CELL_CHARS`` (131,072 characters, the limit of Python's CSV reader, which an upload
+  meets first) is refused with a 422 naming the limit, in an uploaded CSV and in appended items alike; a CSV
+  that does not parse is a 422 too, never a 500. Refuel's own answer is not documented.
+* Appended items (``POST /datasets/{id}/items``) keep their JSON types; an uploaded CSV's cells are text.
+* ``=``/``<>`` filters compare text with text exactly (``"01"`` is not ``"1"``); other comparisons are numeric
+  when both sides are numbers.
 """
 
 import csv
@@ -51,6 +59,8 @@ FINETUNE_STAGES = (
     "EVALUATION IN PROGRESS",
     "DEPLOYMENT COMPLETED",
 )
+#: The longest cell an upload or an append may hold: Python's CSV reader refuses longer fields.
+MAX_CELL_CHARS = 131_072
 OPERATORS = (">", ">=", "<", "<=", "=", "<>", "IS NULL", "IS NOT NULL", "LIKE", "NOT LIKE", "ILIKE",
              "NOT ILIKE", "SIMILAR")
 
@@ -93,6 +103,8 @@ def _compare(left: Any, op: str, right: Any) -> bool:
         return not (left is None or left == "")
     if left is None:
         return False
+    if op in ("=", "<>") and isinstance(left, str) and isinstance(right, str):
+        return (left == right) == (op == "=")
     if op in ("LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE"):
         pattern = str(right).replace("%", "")
         a, b = (str(left), pattern) if "ILIKE" not in op else (str(left).lower(), pattern.lower())
@@ -329,6 +341,7 @@ class RefuelEmulator(PlatformEmulator):
         r("GET", "/projects/{pid}/tasks", self.list_tasks)
         r("POST", "/projects/{pid}/tasks", self.create_task)
         r("GET", "/tasks/{tid}", lambda q: self.ok(self._task(q.path_params["tid"])))
+        r("DELETE", "/tasks/{tid}", self.delete_task)
         r("GET", "/tasks/{tid}/datasets/{did}", self.get_items)
         r("POST", "/tasks/{tid}/runs", self.task_run)
         r("GET", "/tasks/{tid}/runs/{did}", self.get_run)
@@ -410,24 +423,44 @@ class RefuelEmulator(PlatformEmulator):
         elif source == "file":
             if data is None:
                 raise HTTPError(422, "file is required when source=file")
-            reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-            columns = list(reader.fieldnames or [])
-            rows = [dict(r) for r in reader]
+            columns, rows = self._read_csv(data)
         else:
             raise HTTPError(422, f"unsupported source {source!r}")
         ds = self._make_dataset(pid, name, columns, rows, ready=self.ingest_seconds <= 0, source=source)
         return self.ok(self._public(ds))
 
+    @staticmethod
+    def _read_csv(data: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+        """The header and rows of an uploaded CSV; a 422 (never a 500) for one that does not parse."""
+        try:
+            reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")), strict=True)
+            columns = list(reader.fieldnames or [])
+            rows = [dict(r) for r in reader]
+        except UnicodeDecodeError as exc:
+            raise HTTPError(422, f"file is not UTF-8 text: {exc}") from exc
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise HTTPError(422, f"a cell is longer than {MAX_CELL_CHARS} characters, the longest a dataset "
+                                     f"cell may be ({exc})") from exc
+            raise HTTPError(422, f"file is not a valid CSV: {exc}") from exc
+        return columns, rows
+
     def add_items(self, req: Request) -> dict[str, Any]:
         ds = self._dataset(req.path_params["did"])
         items = req.json()
-        if not isinstance(items, list):
-            raise HTTPError(422, "body must be a JSON array of items")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise HTTPError(422, "body must be a JSON array of item objects")
         start = len(ds["rows"])
         for i, item in enumerate(items):
             extra = set(item) - set(ds["_columns"])
             if extra:
                 raise HTTPError(422, f"columns not in the dataset schema: {sorted(extra)}")
+            long = sorted(k for k, v in item.items()
+                          if len(v if isinstance(v, str) else json.dumps(v)) > MAX_CELL_CHARS)
+            if long:
+                raise HTTPError(422, f"item {i}: column(s) {long} hold more than {MAX_CELL_CHARS} characters, the "
+                                     "longest a dataset cell may be")
+        for i, item in enumerate(items):
             ds["rows"].append({"refuel_uuid": str(uuid.UUID(int=_digest(ds["id"], start + i) << 64 | start + i)),
                                **item})
         return self.ok({"id": ds["id"], "name": ds["name"], "items": items, "response_count": len(items),
@@ -581,6 +614,15 @@ class RefuelEmulator(PlatformEmulator):
                 "status": "active", "created_at": now, "updated_at": now, "deployed": False}
         self.tasks[task["id"]] = task
         return self.ok(task)
+
+    def delete_task(self, req: Request) -> dict[str, Any]:
+        """``DELETE /tasks/{id}`` (in Refuel's OpenAPI document; the SDK never calls it): the task and its runs."""
+        tid = self._task(req.path_params["tid"])["id"]
+        del self.tasks[tid]
+        for key in [k for k in self.runs if k[0] == tid]:
+            del self.runs[key]
+            self.run_labels.pop(key, None)
+        return self.ok({"success": True, "error": ""})
 
     def task_run(self, req: Request) -> dict[str, Any]:
         task = self._task(req.path_params["tid"])

@@ -41,7 +41,7 @@ def emu(refuel_emulator: RefuelEmulatorHandle) -> Any:
 
 def res(emu: RefuelEmulatorHandle, **kw: Any) -> RefuelResource:
     return RefuelResource(**{"api_key": SECRET, "project": emu.project, "base_url": emu.base_url,
-                             "retry": FAST_RETRY, "label_rate_per_minute": None, **kw})
+                             "retry": FAST_RETRY, "label_rate_per_minute": None, "settle_seconds": 0.0, **kw})
 
 
 def upstream(data: dict[str, pd.DataFrame], partitions_def: dg.PartitionsDefinition | None = None
@@ -161,7 +161,7 @@ def test_finetune_asset_and_bad_base_model(emu: RefuelEmulatorHandle) -> None:
 
 
 def test_task_run_sensor_cursor_bounded_dedup(emu: RefuelEmulatorHandle) -> None:
-    emu.state.items_per_second = 1.0
+    emu.state.items_per_second = 0.01  # still running at the first tick, however slow the machine
     with RefuelClient(SECRET, project=emu.project, base_url=emu.base_url) as c:
         for name in ("a", "b", "c"):
             c.upload_dataset(reviews_frame(3), name, wait_for_completion=True, wait=FAST)
