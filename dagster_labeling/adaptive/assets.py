@@ -16,6 +16,8 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
+from dagster_labeling._core.encoding import is_missing, plain
+from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, row_problems, row_records
 from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_key_of,
@@ -26,17 +28,37 @@ from dagster_labeling._dagster.assets import (
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
-from dagster_labeling._dagster.naming import remote_name
+from dagster_labeling._dagster.naming import join_id, remote_name
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient
-from dagster_labeling.adaptive.errors import AdaptiveNotFound
 from dagster_labeling.adaptive.models import AbTest, Job
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
+KEY_CHARACTERS = "a-zA-Z0-9_.-"
+KEY_MAX_LENGTH = 128
+"""The keys and names derived here (A/B test keys, recipe job names) keep to these characters and this length.
+Inferred, not documented by Adaptive: its keys are slugs; outside these, a name gets a readable prefix and a
+digest (see :func:`~dagster_labeling._dagster.naming.remote_name`)."""
+AB_TEST_KEY_BASE_META = "adaptive/ab_test_key_base"
 AB_TEST_KEY_META = "adaptive/ab_test"
 AB_TEST_STATUS_META = "adaptive/status"
 WINNER_META = "adaptive/winner"
 ROW_LABEL = "dagster_row"
-"""The label an interactions asset puts on every interaction it logs: ``<asset>[__<partition>]/<row key>``."""
+"""The label an interactions asset puts on every interaction it logs: ``<asset>[__<partition>]/<row key>``
+(injective: parts holding ``/`` or ``__`` get a readable prefix and a digest, see ``join_id``)."""
+
+
+def adaptive_key(base: str, partition_key: str | None) -> str:
+    """The key (A/B test) or name (recipe job) of ``base`` for a partition, injective, within Adaptive's rules.
+
+    >>> adaptive_key("weekly_ab", "2026-11-02"), adaptive_key("weekly_ab", "eu/west")[:22]
+    ('weekly_ab__2026-11-02', 'weekly_ab__eu-west____')
+    """
+    return remote_name(base, partition_key, allowed=KEY_CHARACTERS, max_length=KEY_MAX_LENGTH)
+
+
+def row_label(asset_name: str, partition_key: str | None, row_key: str) -> str:
+    """The ``dagster_row`` label of a row (labels are free text: only the separators are escaped)."""
+    return join_id(remote_name(asset_name, partition_key), row_key)
 
 
 def ab_test_metadata(test: AbTest) -> dict[str, Any]:
@@ -63,20 +85,18 @@ def ab_test_metadata(test: AbTest) -> dict[str, Any]:
 def _existing_or_new_ab_test(client: AdaptiveClient, context: dg.AssetExecutionContext, test_key: str, *,
                              project: str, feedback_key: str, models: Sequence[str], traffic_split: float,
                              feedback_type: str, auto_deploy: bool) -> AdaptiveAbTestHandle:
-    """Reattach to the A/B test of this asset (and partition) if a run already created it; else create it."""
-    try:
-        existing = client.get_ab_test(test_key)
-    except AdaptiveNotFound:
-        existing = None
-    if existing is not None and existing.status != "CANCELLED":
-        context.log.info(f"Reattached to Adaptive A/B test {test_key} ({existing.status})")
-        return client.ab_test(test_key)
-    if existing is not None:
+    """The A/B test of this asset (and partition): started if there is none, else reattached (runs arriving
+    together converge on one test: its key is unique on Adaptive)."""
+    handle, created = client.ensure_ab_test(project, test_key, feedback_key, models, traffic_split=traffic_split,
+                                            feedback_type=feedback_type, auto_deploy=auto_deploy)
+    if created:
+        context.log.info(f"Started Adaptive A/B test {test_key} of {', '.join(models)} on {feedback_key}")
+        return handle
+    status = handle.status
+    if status.state is JobState.CANCELED:
         raise dg.Failure(description=f"Adaptive A/B test {test_key} was cancelled; A/B test keys cannot be reused. "
                                      "Give the asset another ab_test_key_prefix to start a new one.")
-    handle = client.create_ab_test(project, test_key, feedback_key, models, traffic_split=traffic_split,
-                                   feedback_type=feedback_type, auto_deploy=auto_deploy)
-    context.log.info(f"Started Adaptive A/B test {test_key} of {', '.join(models)} on {feedback_key}")
+    context.log.info(f"Reattached to Adaptive A/B test {test_key} ({status.raw_status})")
     return handle
 
 
@@ -104,8 +124,10 @@ def build_adaptive_ab_test_asset(
 ) -> dg.AssetsDefinition:
     """An asset running an A/B test of ``models`` on ``feedback_key``; outputs the winning model's key.
 
-    The test's key is ``<ab_test_key_prefix or name>`` (``__<partition>`` per partition): a re-run reattaches to
-    it instead of starting a second one. Waiting (default) polls the test, logging its scores, until DONE;
+    The test's key is ``<ab_test_key_prefix or name>`` (``__<partition>`` per partition, see
+    :func:`adaptive_key`): a re-run, or runs of a partition arriving together, reattach to it instead of starting
+    a second one (A/B test keys are unique on Adaptive). Waiting (default) polls the test, logging its scores,
+    until DONE;
     ``cancel_on_termination`` (off by default: a test collects production traffic) cancels it if the run is
     terminated. Without waiting the output is the test's key and :func:`build_adaptive_ab_test_sensor` reports
     the result. Metadata: status, winner, p-value, scores, and a table of the estimate per model. The winner is
@@ -126,6 +148,7 @@ def build_adaptive_ab_test_asset(
         name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps], partitions_def=partitions_def,
         required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
         description=description or f"A/B test of {', '.join(models)} on {feedback_key} in Adaptive ML.",
+        metadata={AB_TEST_KEY_BASE_META: base_key},
     )
     def _ab_test_asset(context: dg.AssetExecutionContext, config: WaitConfig):
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
@@ -133,7 +156,7 @@ def build_adaptive_ab_test_asset(
             config, wait_for_completion=wait_for_completion, wait_timeout_seconds=wait_timeout_seconds,
             poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
             cancel_on_timeout=cancel_on_timeout)
-        test_key = remote_name(base_key, partition_key_of(context))
+        test_key = adaptive_key(base_key, partition_key_of(context))
         with adaptive.get_client() as client:
             handle = _existing_or_new_ab_test(client, context, test_key, project=project, feedback_key=feedback_key,
                                               models=models, traffic_split=traffic_split,
@@ -273,7 +296,7 @@ def build_adaptive_job_asset(
         with adaptive.get_client() as client:
             handle = earlier_launch(context, asset_key, key, JOB_ID_META, client.job, "Adaptive job")
             if handle is None:
-                handle = client.run_job(project, recipe, args=args, name=remote_name(name, partition_key_of(context)),
+                handle = client.run_job(project, recipe, args=args, name=adaptive_key(name, partition_key_of(context)),
                                         num_gpus=num_gpus, compute_pool=compute_pool)
                 record_launch(context, asset_key, key, JOB_ID_META, handle.id)
                 context.log.info(f"Started Adaptive job {handle.id} ({recipe}) in project {project}")
@@ -328,39 +351,34 @@ def build_adaptive_interactions_asset(
     )
     def _interactions_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
         where = f"asset {name!r}"
-        needed = [key_column, prompt_column, completion_column, *(c for c in [feedback_column] if c),
-                  *label_columns]
-        missing = [c for c in needed if c not in rows.columns]
-        if missing:
-            raise InvalidInput(f"{where}: columns {missing} are missing (found {list(rows.columns)[:20]}).",
-                               field=missing[0])
-        keys = [str(k) for k in rows[key_column]]
-        if len(set(keys)) != len(keys):
-            raise InvalidInput(f"{where}: {key_column!r} has duplicate keys; each row needs its own.",
-                               field=key_column)
-        scope = remote_name(name, partition_key_of(context))
-        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
-        items = []
-        for key, row in zip(keys, rows.to_dict("records"), strict=True):
-            labels = {ROW_LABEL: f"{scope}/{key}", **{c: str(row[c]) for c in label_columns}}
+        problems = interaction_row_problems(rows, key_column=key_column, prompt_column=prompt_column,
+                                            completion_column=completion_column, feedback_column=feedback_column,
+                                            label_columns=label_columns)
+        if problems:
+            raise InvalidRows(where, problems)
+        partition = partition_key_of(context)
+        keys = [key_text(k) for k in rows[key_column].tolist()]
+        sent = [prompt_column, completion_column, *([feedback_column] if feedback_column else []), *label_columns]
+        items: list[tuple[str, dict[str, Any]]] = []
+        for key, record in zip(keys, row_records(rows, list(dict.fromkeys(sent))), strict=True):
             feedbacks = None
-            if feedback_key is not None and feedback_column is not None and pd.notna(row[feedback_column]):
-                value = row[feedback_column]
-                value = value.item() if hasattr(value, "item") else value  # numpy scalars → plain JSON values
-                feedbacks = [{"feedback_key": feedback_key, "value": value}]
-            items.append((key, {"messages": [{"role": "user", "content": str(row[prompt_column])}],
-                                "completion": str(row[completion_column]), "labels": labels,
-                                "feedbacks": feedbacks}))
+            if feedback_key is not None and feedback_column is not None and feedback_column in record:
+                feedbacks = [{"feedback_key": feedback_key, "value": record[feedback_column]}]
+            items.append((key, {"label": row_label(name, partition, key), "feedbacks": feedbacks,
+                                "messages": [{"role": "user", "content": str(record[prompt_column])}],
+                                "completion": str(record[completion_column]),
+                                "labels": {c: str(record[c]) for c in label_columns if c in record}}))
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         with adaptive.get_client() as client:
-            logged = _logged_rows(client, project, [f"{scope}/{k}" for k in keys])
-            existing = {k: logged[f"{scope}/{k}"] for k in keys if f"{scope}/{k}" in logged}
+            logged = _logged_rows(client, project, [item["label"] for _, item in items])
+            existing = {k: logged[item["label"]] for k, item in items if item["label"] in logged}
             if existing:
                 context.log.info(f"{where}: {len(existing)} rows already logged by an earlier run; skipping them")
 
             def log_row(key: str, item: Mapping[str, Any]) -> str:
-                created = client.create_interaction(project, item["messages"], item["completion"], model=model,
-                                                    feedbacks=item["feedbacks"], labels=item["labels"])
-                return created.completion_id
+                return client.log_interaction_once(project, (ROW_LABEL, item["label"]), item["messages"],
+                                                   item["completion"], model=model, feedbacks=item["feedbacks"],
+                                                   labels=item["labels"])
 
             def progress(p: BulkProgress) -> None:
                 context.log.info(f"{where}: {p.done}/{p.total} interactions logged, {p.failed} failed")
@@ -385,19 +403,38 @@ def build_adaptive_interactions_asset(
 def _logged_rows(client: AdaptiveClient, project: str, row_labels: Sequence[str],
                  chunk: int = 100) -> dict[str, str]:
     """``{row label: completion id}`` of the interactions already logged with these ``dagster_row`` labels
-    (one query per ``chunk`` labels, the queries sent concurrently: they are independent reads)."""
+    (one look-up per ``chunk`` labels, paged by the server's cursor; the look-ups sent concurrently: they are
+    independent reads)."""
     parts = [list(row_labels[start:start + chunk]) for start in range(0, len(row_labels), chunk)]
-
-    def lookup(part: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for interaction in client.list_interactions(project, labels={ROW_LABEL: part}, first=len(part) * 2):
-            for label in interaction.labels:
-                if label.key == ROW_LABEL and label.value in part:
-                    found.setdefault(label.value, interaction.id)
-        return found
-
     merged: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(client.max_concurrency, len(parts)))) as pool:
-        for found in pool.map(lookup, parts):  # a query that finally fails raises: never a silent gap
+        for found in pool.map(lambda part: client.interactions_with_label(project, ROW_LABEL, part, page_size=chunk),
+                              parts):  # a look-up that finally fails raises: never a silent gap
             merged.update(found)
     return merged
+
+
+def interaction_row_problems(rows: Any, *, key_column: str, prompt_column: str, completion_column: str,
+                             feedback_column: str | None = None, label_columns: Sequence[str] = ()) -> list[RowProblem]:
+    """Every problem of the rows an interactions asset would log (empty when all can be sent), found before
+    anything is sent: a missing key, prompt or completion (Adaptive would store the text "nan" or "None"), a
+    repeated key, an empty completion, a feedback that is not a number or a bool, a value with no JSON form.
+    Missing feedback and label cells are fine: those rows are logged without them."""
+    spec = RowSpec(key_column=key_column, required=(prompt_column, completion_column),
+                   optional=(*([feedback_column] if feedback_column else []), *label_columns))
+    problems = row_problems(rows, spec)
+    if any(not p.rows for p in problems):  # the frame itself is wrong (columns): cells cannot be checked
+        return problems
+    completions = rows[completion_column]
+    empty = tuple(label for label, value in completions.items() if isinstance(value, str) and not value.strip())
+    if empty:
+        problems.append(RowProblem(completion_column, empty, "(the completion) is empty text|Adaptive stores "
+                                                             "non-empty completions: fill them or drop those rows."))
+    if feedback_column is not None:
+        bad = tuple(label for label, value in rows[feedback_column].items()
+                    if not is_missing(value) and not isinstance(plain(value), (bool, int, float)))
+        if bad:
+            problems.append(RowProblem(feedback_column, bad, "(the feedback) holds values that are not numbers or "
+                                                             "booleans|Convert them upstream, or make them missing "
+                                                             "to log those rows without feedback."))
+    return problems

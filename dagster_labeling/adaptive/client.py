@@ -16,9 +16,10 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
@@ -27,16 +28,16 @@ from dagster_labeling._core import (
     HeaderAuth,
     HttpTransport,
     InvalidInput,
-    JobHandle,
-    JobState,
-    JobStatus,
     PlatformClient,
     RetryPolicy,
+    ServerError,
     Timeouts,
     WaitOptions,
     mask,
 )
+from dagster_labeling._core.encoding import dumps
 from dagster_labeling.adaptive.errors import AdaptiveGraphQLError, AdaptiveNotFound, adaptive_error_class
+from dagster_labeling.adaptive.handles import AdaptiveAbTestHandle, AdaptiveJobHandle, AdaptiveUploadHandle
 from dagster_labeling.adaptive.models import (
     AbTest,
     ChatResponse,
@@ -58,11 +59,6 @@ MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest dataset sent as one GraphQL multipart request; larger ones go in parts, as the SDK sends them."""
 MAX_UPLOAD_PARTS = 10_000
 MAX_PART_BYTES = 100 * 1024 * 1024
-UPLOAD_STATES = {"PENDING": JobState.RUNNING, "DONE": JobState.SUCCEEDED, "ERROR": JobState.FAILED}
-AB_TEST_STATES = {"WARMUP": JobState.RUNNING, "IN_PROGRESS": JobState.RUNNING, "DONE": JobState.SUCCEEDED,
-                  "CANCELLED": JobState.CANCELED}
-JOB_STATES = {"PENDING": JobState.PENDING, "RUNNING": JobState.RUNNING, "COMPLETED": JobState.SUCCEEDED,
-              "FAILED": JobState.FAILED, "CANCELED": JobState.CANCELED}
 FEEDBACK_KINDS = {"scalar": "SCALAR", "bool": "BOOL"}
 SCORING_TYPES = {"higher_is_better": "HIGHER_IS_BETTER", "lower_is_better": "LOWER_IS_BETTER"}
 AB_STATUS_FILTERS = ("warmup", "in_progress", "done", "cancelled")
@@ -158,6 +154,31 @@ def _messages(messages: Sequence[Mapping[str, Any]], field: str = "messages") ->
     return out
 
 
+T = TypeVar("T")
+
+
+def already_exists(error: Exception) -> bool:
+    """Whether Adaptive refused a create because the key is taken (its keys are unique)."""
+    return isinstance(error, AdaptiveGraphQLError) and "already exists" in str(error).lower()
+
+
+def _get_or_create(get: Callable[[], T], create: Callable[[], T], *,
+                   taken: Callable[[], T] | None = None) -> tuple[T, bool]:
+    """``(object, created)``: look it up; create it if missing; if the create finds the key taken (another run
+    won the race, or a retried create whose first answer was lost), fetch what is there (with ``taken`` if
+    given, else ``get``)."""
+    try:
+        return get(), False
+    except AdaptiveNotFound:
+        pass
+    try:
+        return create(), True
+    except AdaptiveGraphQLError as error:
+        if not already_exists(error):
+            raise
+    return (taken or get)(), False
+
+
 def upload_parts(size: int) -> tuple[int, int]:
     """(parts, part size) of a chunked upload of ``size`` bytes, as the SDK chooses them.
 
@@ -205,65 +226,6 @@ def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AdaptiveAbTestHandle(JobHandle):
-    """An A/B test as a job: RUNNING while WARMUP/IN_PROGRESS, SUCCEEDED when DONE, CANCELED when cancelled."""
-
-    def __init__(self, client: "AdaptiveClient", key: str) -> None:
-        super().__init__(key)
-        self.client = client
-        self.ab_test: AbTest | None = None
-
-    def fetch_status(self) -> JobStatus:
-        self.ab_test = self.client.get_ab_test(self.id)
-        state = JobState.from_vendor(self.ab_test.status, AB_TEST_STATES)
-        return JobStatus(state=state, raw_status=self.ab_test.status, done=self.ab_test.scores,
-                         details={"winner": self.ab_test.winner(), "has_enough_scores": self.ab_test.has_enough_scores})
-
-    def cancel_remote(self) -> None:
-        self.client.cancel_ab_test(self.id)
-
-
-class AdaptiveUploadHandle(JobHandle):
-    """The server's processing of a chunked dataset upload: PENDING, then DONE or ERROR."""
-
-    def __init__(self, client: "AdaptiveClient", project: str, dataset_id: str) -> None:
-        super().__init__(dataset_id)
-        self.client, self.project = client, project
-
-    def fetch_status(self) -> JobStatus:
-        data = self.client.graphql("DatasetUploadProcessingStatus",
-                                   {"input": {"project": self.project, "datasetId": self.id}})
-        status = data["datasetUploadProcessingStatus"]
-        progress = status.get("progress")
-        raw = status.get("status")
-        return JobStatus(state=JobState.from_vendor(raw, UPLOAD_STATES), raw_status=raw, reason=status.get("error"),
-                         done=None if progress is None else int(float(progress) * 100),
-                         total=None if progress is None else 100)
-
-    def cancel_remote(self) -> None:  # the API has no way to stop the processing of an upload
-        return None
-
-
-class AdaptiveJobHandle(JobHandle):
-    """A recipe job (training, evaluation): progress from the job's ``progress`` (0 to 1)."""
-
-    def __init__(self, client: "AdaptiveClient", job_id: str) -> None:
-        super().__init__(job_id)
-        self.client = client
-        self.job: Job | None = None
-
-    def fetch_status(self) -> JobStatus:
-        self.job = self.client.get_job(self.id)
-        state = JobState.from_vendor(self.job.status, JOB_STATES)
-        progress = self.job.progress
-        return JobStatus(state=state, raw_status=self.job.status, reason=self.job.error,
-                         done=None if progress is None else int(round(progress * 100)),
-                         total=None if progress is None else 100)
-
-    def cancel_remote(self) -> None:
-        self.client.cancel_job(self.id)
-
-
 class AdaptiveClient(PlatformClient):
     """Typed client for Adaptive ML. Use as a context manager, or call :meth:`close`.
 
@@ -287,15 +249,18 @@ class AdaptiveClient(PlatformClient):
         return f"AdaptiveClient(base_url={self.base_url!r}, api_key={mask(self._api_key)})"
 
     # -- plumbing -----------------------------------------------------------------------------------
-    def graphql(self, operation: str, variables: Mapping[str, Any] | None = None) -> Any:
+    def graphql(self, operation: str, variables: Mapping[str, Any] | None = None, *,
+                idempotent: bool | None = None) -> Any:
         """Run one of :data:`OPERATIONS` and return its ``data``; GraphQL ``errors`` raise typed errors.
 
-        Queries are retried on 5xx and network errors; mutations only on 429 and never-sent errors.
+        Queries are retried on 5xx and network errors; mutations only on 429 and never-sent errors, unless
+        ``idempotent`` says that sending one twice is harmless (a cancel; a create keyed by a unique key whose
+        "already exists" the caller resolves).
         """
         document = OPERATIONS[operation]
         response = self._http.request("POST", GRAPHQL_PATH, json_body={
             "query": document, "operationName": operation, "variables": dict(variables or {})},
-            idempotent=not document.startswith("mutation"))
+            idempotent=not document.startswith("mutation") if idempotent is None else idempotent)
         return self._graphql_data(operation, response)
 
     def _graphql_data(self, operation: str, response: httpx.Response) -> Any:
@@ -331,10 +296,22 @@ class AdaptiveClient(PlatformClient):
     def create_project(self, key: str, name: str | None = None, description: str | None = None,
                        team: str | None = None) -> Project:
         """Create a project (the SDK's ``projects.create``; formerly "use case")."""
+        return self._create_project(key, name, description, team, idempotent=False)
+
+    def _create_project(self, key: str, name: str | None, description: str | None, team: str | None, *,
+                        idempotent: bool) -> Project:
         data = self.graphql("CreateProject", {"input": {
             "name": name or _key(key, "key"), "team": team, "key": _key(key, "key"), "description": description,
-            "settings": {"defaultMetric": None}}})
+            "settings": {"defaultMetric": None}}}, idempotent=idempotent)
         return Project.model_validate(data["createProject"])
+
+    def ensure_project(self, key: str, name: str | None = None, description: str | None = None,
+                       team: str | None = None) -> tuple[Project, bool]:
+        """The project ``key``, created if missing: ``(project, created)``. Project keys are unique on Adaptive,
+        so runs calling this together converge on one project: a create that loses the race (or is retried
+        after a lost answer) gets "already exists" and fetches the winner."""
+        return _get_or_create(lambda: self.get_project(key),
+                              lambda: self._create_project(key, name, description, team, idempotent=True))
 
     def get_project(self, project: str) -> Project:
         data = self.graphql("DescribeProject", {"input": _key(project, "project")})
@@ -348,6 +325,10 @@ class AdaptiveClient(PlatformClient):
                               scoring_type: str = "higher_is_better", name: str | None = None,
                               description: str | None = None) -> FeedbackKey:
         """Create a project's feedback key; ``kind`` is ``scalar`` or ``bool``."""
+        return self._register_feedback_key(project, key, kind, scoring_type, name, description, idempotent=False)
+
+    def _register_feedback_key(self, project: str, key: str, kind: str, scoring_type: str, name: str | None,
+                               description: str | None, *, idempotent: bool) -> FeedbackKey:
         if kind.lower() not in FEEDBACK_KINDS:
             raise InvalidInput(f"kind must be one of {sorted(FEEDBACK_KINDS)}, got {kind!r}.", field="kind")
         if scoring_type.lower() not in SCORING_TYPES:
@@ -355,8 +336,23 @@ class AdaptiveClient(PlatformClient):
                                field="scoring_type")
         data = self.graphql("CreateMetric", {"project": _key(project, "project"), "input": {
             "name": name or _key(key, "key"), "key": key, "kind": FEEDBACK_KINDS[kind.lower()],
-            "scoringType": SCORING_TYPES[scoring_type.lower()], "description": description}})
+            "scoringType": SCORING_TYPES[scoring_type.lower()], "description": description}}, idempotent=idempotent)
         return FeedbackKey.model_validate(data["createMetric"])
+
+    def ensure_feedback_key(self, project: str, key: str, *, kind: str = "scalar",
+                            scoring_type: str = "higher_is_better", name: str | None = None,
+                            description: str | None = None) -> tuple[FeedbackKey, bool]:
+        """The project's feedback key ``key``, registered if missing: ``(feedback key, created)``. Metric keys
+        are unique per project, so concurrent callers converge on one; an existing key of another ``kind`` is
+        an :class:`InvalidInput` (scores of one kind cannot go to the other)."""
+        found, created = _get_or_create(
+            lambda: self.get_feedback_key(project, key),
+            lambda: self._register_feedback_key(project, key, kind, scoring_type, name, description, idempotent=True))
+        wanted = FEEDBACK_KINDS.get(kind.lower())
+        if found.kind and wanted and found.kind != wanted:
+            raise InvalidInput(f"Feedback key {key!r} of project {project!r} exists with kind {found.kind}, not "
+                               f"{wanted}: use that kind, or another key.", field="kind")
+        return found, created
 
     def get_feedback_key(self, project: str, key: str) -> FeedbackKey:
         data = self.graphql("DescribeMetric", {"metric": _key(key, "feedback_key"),
@@ -486,10 +482,72 @@ class AdaptiveClient(PlatformClient):
             conditions.append({"model": {"in": list(models)}})
         for label_key, values in (labels or {}).items():
             conditions.append({"label": {"key": label_key, "value": {"in": list(values)}}})
+        nodes, _ = self._interactions_page(project, conditions, {"first": first})
+        return nodes
+
+    def _interactions_page(self, project: str, conditions: list[dict[str, Any]],
+                           page: dict[str, Any]) -> tuple[list[Interaction], str | None]:
+        """One page of the project's interactions (newest first) and the cursor of the next page, or None."""
         data = self.graphql("ListInteractions", {
             "filter": {"project": _key(project, "project"), "advancedFilter": {"and": conditions}},
-            "page": {"first": first}, "order": [{"field": "created_at", "order": "DESC"}]})
-        return [Interaction.model_validate(n) for n in (data.get("completions") or {}).get("nodes") or []]
+            "page": page, "order": [{"field": "created_at", "order": "DESC"}]})
+        found = data.get("completions") or {}
+        nodes = [Interaction.model_validate(n) for n in found.get("nodes") or []]
+        info = found.get("pageInfo") or {}
+        more = bool(nodes) and bool(info.get("hasNextPage")) and bool(info.get("endCursor"))
+        return nodes, info["endCursor"] if more else None
+
+    def interactions_with_label(self, project: str, label_key: str, values: Sequence[str], *,
+                                page_size: int = 100) -> dict[str, str]:
+        """``{label value: completion id}`` of the project's interactions whose label ``label_key`` is one of
+        ``values``, through every page (by the server's cursor, so nothing is skipped)."""
+        if not values:
+            return {}
+        wanted = set(values)
+        condition = [{"label": {"key": label_key, "value": {"in": list(values)}}}]
+        found: dict[str, str] = {}
+        page: dict[str, Any] = {"first": page_size}
+        while True:
+            nodes, cursor = self._interactions_page(project, condition, page)
+            for interaction in nodes:
+                for label in interaction.labels:
+                    if label.key == label_key and label.value in wanted:
+                        found.setdefault(label.value, interaction.id)
+            if cursor is None:
+                return found
+            page = {"first": page_size, "after": cursor}
+
+    def log_interaction_once(self, project: str, row_label: tuple[str, str], messages: Sequence[Mapping[str, Any]],
+                             completion: str, *, model: str | None = None,
+                             feedbacks: Sequence[Mapping[str, Any]] | None = None,
+                             labels: Mapping[str, str] | None = None) -> str:
+        """Log an interaction carrying the label ``row_label`` (key, value; unique to the row) once; returns its
+        completion id.
+
+        The interactions endpoint has no idempotency key, so retries go through a look-up: after an answer that
+        leaves it unknown whether the server stored the interaction (a 5xx, a connection lost after sending), the
+        label is looked up and the interaction sent again only if it is absent, up to the retry policy's
+        ``max_attempts``. (429s and requests never sent are retried by the transport.) A request the server is
+        still processing when the look-up runs could be stored twice; a later run's look-up finds both.
+        """
+        label_key, label_value = row_label
+        all_labels = {**(labels or {}), label_key: label_value}
+        policy = self._http.retry
+        attempt = 1
+        while True:
+            try:
+                return self.create_interaction(project, messages, completion, model=model, feedbacks=feedbacks,
+                                               labels=all_labels).completion_id
+            except (ServerError, ConnectionFailed) as error:  # maybe stored: look before sending again
+                found = self.interactions_with_label(project, label_key, [label_value]).get(label_value)
+                if found is not None:
+                    return found
+                if attempt >= policy.max_attempts:
+                    raise
+                logger.warning("Adaptive interaction %s=%s not stored after %s; sending it again (attempt %d of "
+                               "%d)", label_key, label_value, type(error).__name__, attempt + 1, policy.max_attempts)
+            time.sleep(policy.backoff_seconds(attempt))
+            attempt += 1
 
     def get_interaction(self, project: str, completion_id: str) -> Interaction:
         data = self.graphql("DescribeInteraction", {"project": _key(project, "project"),
@@ -498,10 +556,12 @@ class AdaptiveClient(PlatformClient):
 
     # -- A/B tests ----------------------------------------------------------------------------------
     def create_ab_test(self, project: str, key: str, feedback_key: str, models: Sequence[str], *,
-                       traffic_split: float = 1.0, feedback_type: str = "metric",
-                       auto_deploy: bool = False) -> AdaptiveAbTestHandle:
+                       traffic_split: float = 1.0, feedback_type: str = "metric", auto_deploy: bool = False,
+                       idempotent: bool = False) -> AdaptiveAbTestHandle:
         """Start an A/B test of ``models`` (attached to the project) on a feedback key; returns a handle
-        (``.wait()``, ``.cancel()``). With ``auto_deploy`` the winner becomes the project's default model."""
+        (``.wait()``, ``.cancel()``). With ``auto_deploy`` the winner becomes the project's default model.
+        ``idempotent`` retries the create through 5xx and lost answers (a retry of a create that was stored
+        gets "already exists": see :meth:`ensure_ab_test`)."""
         if feedback_type not in ("metric", "preference"):
             raise InvalidInput(f"feedback_type must be 'metric' or 'preference', got {feedback_type!r}.",
                                field="feedback_type")
@@ -514,8 +574,25 @@ class AdaptiveClient(PlatformClient):
         self.graphql("CreateAbCampaign", {"input": {
             "key": _key(key, "key"), "metric": _key(feedback_key, "feedback_key"), "project": _key(project, "project"),
             "modelServices": list(models), "autoDeploy": auto_deploy, "trafficSplit": traffic_split,
-            "scoreType": "DIRECT" if feedback_type == "metric" else "COMPARISON"}})
+            "scoreType": "DIRECT" if feedback_type == "metric" else "COMPARISON"}}, idempotent=idempotent)
         return AdaptiveAbTestHandle(self, key)
+
+    def ensure_ab_test(self, project: str, key: str, feedback_key: str, models: Sequence[str], *,
+                       traffic_split: float = 1.0, feedback_type: str = "metric",
+                       auto_deploy: bool = False) -> tuple[AdaptiveAbTestHandle, bool]:
+        """The A/B test ``key``, started if there is none: ``(handle, created)``. A/B test keys are unique, so
+        runs calling this together converge on one test (whatever its status: a finished or cancelled test
+        keeps its key)."""
+        def create() -> AdaptiveAbTestHandle:
+            return self.create_ab_test(project, key, feedback_key, models, traffic_split=traffic_split,
+                                       feedback_type=feedback_type, auto_deploy=auto_deploy, idempotent=True)
+
+        def get() -> AdaptiveAbTestHandle:
+            handle = self.ab_test(key)
+            handle.refresh()
+            return handle
+
+        return _get_or_create(get, create)
 
     def ab_test(self, key: str) -> AdaptiveAbTestHandle:
         """A handle on an existing A/B test (e.g. from a sensor), without creating anything."""
@@ -535,7 +612,9 @@ class AdaptiveClient(PlatformClient):
         return [AbTest.model_validate(t) for t in data.get("abCampaigns") or []]
 
     def cancel_ab_test(self, key: str) -> str:
-        return str(self.graphql("CancelABCampaign", {"input": _key(key, "key")}).get("cancelAbCampaign"))
+        """Cancel a running A/B test (retried through faults; a test that is not running is refused)."""
+        return str(self.graphql("CancelABCampaign", {"input": _key(key, "key")}, idempotent=True)
+                   .get("cancelAbCampaign"))
 
     # -- models -------------------------------------------------------------------------------------
     def list_models(self) -> list[Model]:
@@ -574,6 +653,27 @@ class AdaptiveClient(PlatformClient):
         return bool(data.get("removeModelFromProject"))
 
     # -- datasets -----------------------------------------------------------------------------------
+    def ensure_dataset(self, project: str, key: str, source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+                       *, name: str | None = None, wait: WaitOptions | None = None) -> tuple[Dataset, bool]:
+        """The project's dataset ``key``, uploaded from ``source`` if missing: ``(dataset, created)``. Dataset keys
+        are unique per project (an upload still processing holds its key), so concurrent callers converge on
+        one dataset, uploaded once; a caller that lost the race waits (``wait``) for the winner's to land."""
+        options = wait or WaitOptions(poll_interval_seconds=2.0)
+
+        def landed() -> Dataset:
+            deadline = time.monotonic() + (options.timeout_seconds or math.inf)
+            while True:
+                try:
+                    return self.get_dataset(project, key)
+                except AdaptiveNotFound:
+                    if time.monotonic() >= deadline:
+                        raise
+                time.sleep(options.poll_interval_seconds)
+
+        return _get_or_create(lambda: self.get_dataset(project, key),
+                              lambda: self._upload_dataset(project, key, source, name, options, idempotent=True),
+                              taken=landed)
+
     def upload_dataset(self, project: str, key: str, source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
                        *, name: str | None = None, wait: WaitOptions | None = None) -> Dataset:
         """Upload a JSONL dataset (a file, or rows such as ``{"messages": [...], "completion": "..."}``).
@@ -581,7 +681,13 @@ class AdaptiveClient(PlatformClient):
         Up to 5 MiB it is one GraphQL multipart request; above, as the SDK does, a chunked upload: the file is
         streamed in parts (never read whole), each part retried on its own (a part number is idempotent), the
         session aborted if a part finally fails, then the server's processing is polled (``wait``) until DONE.
+        Rows are encoded strictly (a NaN or an infinity is an :class:`InvalidInput`, never sent).
         """
+        return self._upload_dataset(project, key, source, name, wait, idempotent=False)
+
+    def _upload_dataset(self, project: str, key: str,
+                        source: str | os.PathLike[str] | Iterable[Mapping[str, Any]], name: str | None,
+                        wait: WaitOptions | None, *, idempotent: bool) -> Dataset:
         project, key = _key(project, "project"), _key(key, "key")
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
@@ -593,7 +699,7 @@ class AdaptiveClient(PlatformClient):
                     return self._chunked_upload(project, key, name, stream, size, wait)
             content = path.read_bytes()
         else:
-            lines = [json.dumps(dict(row)) for row in source]
+            lines = [dumps(dict(row), where=f"Dataset {key!r} row {i}").decode() for i, row in enumerate(source)]
             if not lines:
                 raise InvalidInput("The dataset has no rows.", field="source")
             content, filename = ("\n".join(lines) + "\n").encode(), key
@@ -604,7 +710,7 @@ class AdaptiveClient(PlatformClient):
         response = self._http.request("POST", GRAPHQL_PATH, files=[
             ("operations", (None, json.dumps(operations).encode())),
             ("map", (None, json.dumps({"0": ["variables.file"]}).encode())),
-            ("0", (filename, content, "application/jsonl"))])
+            ("0", (filename, content, "application/jsonl"))], idempotent=idempotent)
         return Dataset.model_validate(self._graphql_data("LoadDataset", response)["createDataset"])
 
     def _chunked_upload(self, project: str, key: str, name: str | None, stream: BinaryIO, size: int,
@@ -699,4 +805,7 @@ class AdaptiveClient(PlatformClient):
         return [Job.model_validate(j) for j in (data.get("jobs") or {}).get("nodes") or []]
 
     def cancel_job(self, job_id: str) -> Job:
-        return Job.model_validate(self.graphql("CancelJob", {"jobId": _key(job_id, "job_id")})["cancelJob"])
+        """Ask the server to cancel a job (retried through faults: canceling twice is harmless). The job may
+        stay RUNNING for a while: ``job(job_id).cancel()`` waits until it settles."""
+        return Job.model_validate(self.graphql("CancelJob", {"jobId": _key(job_id, "job_id")},
+                                               idempotent=True)["cancelJob"])

@@ -1,6 +1,6 @@
 """Sensors for Adaptive ML: A/B tests that finished (with their winner), and recipe jobs that finished."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -8,9 +8,12 @@ import dagster as dg
 from dagster_labeling._dagster.naming import partition_of
 from dagster_labeling._dagster.sensors import ReportedOnce, materialized_jobs, tick_result
 from dagster_labeling.adaptive.assets import (
+    AB_TEST_KEY_BASE_META,
     AB_TEST_KEY_META,
     AB_TEST_STATUS_META,
     JOB_ID_META,
+    KEY_CHARACTERS,
+    KEY_MAX_LENGTH,
     WINNER_META,
     ab_test_metadata,
     job_metadata,
@@ -25,6 +28,20 @@ def _waited_for(instance: dg.DagsterInstance, asset: dg.AssetsDefinition | None,
     """Remote ids that a run of ``asset`` already waited for: materialized with ``final_status``."""
     return {job_id for job_id, (status, _) in materialized_jobs(instance, asset, id_meta, AB_TEST_STATUS_META).items()
             if status == final_status}
+
+
+def _partition_of(asset: dg.AssetsDefinition | None, base: str | None, name: str,
+                  instance: dg.DagsterInstance) -> tuple[bool, str | None]:
+    """(does ``name`` belong to ``asset``, its partition): the inverse of ``adaptive_key``; a name made with a
+    digest is matched against the asset's partition keys."""
+    if asset is None or base is None:
+        return False, None
+
+    def keys() -> Iterator[str]:  # read only when a name holds a digest
+        if asset.partitions_def is not None:
+            yield from asset.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+
+    return partition_of(base, name, keys(), allowed=KEY_CHARACTERS, max_length=KEY_MAX_LENGTH)
 
 
 def build_adaptive_ab_test_sensor(
@@ -59,7 +76,10 @@ def build_adaptive_ab_test_sensor(
     if key is None and target is None and job is None:
         raise ValueError("give ab_test_asset or asset_key (to record materializations) and/or target/job")
     partitioned = ab_test_asset is not None and ab_test_asset.partitions_def is not None
-    base = ab_test_asset.key.path[-1] if ab_test_asset is not None else None
+    base = None
+    if ab_test_asset is not None:
+        spec_meta = ab_test_asset.specs_by_key[ab_test_asset.key].metadata or {}
+        base = str(spec_meta.get(AB_TEST_KEY_BASE_META, ab_test_asset.key.path[-1]))
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key},
@@ -80,8 +100,8 @@ def build_adaptive_ab_test_sensor(
                 test = client.get_ab_test(test_key)
                 winner = test.winner() or ""
                 partition = None
-                if partitioned and base is not None:
-                    _, partition = partition_of(base, test_key)
+                if partitioned:
+                    _, partition = _partition_of(ab_test_asset, base, test_key, context.instance)
                 if key is not None:
                     events.append(dg.AssetMaterialization(asset_key=key, partition=partition,
                                                           metadata=ab_test_metadata(test)))
@@ -147,7 +167,7 @@ def build_adaptive_job_sensor(
                     continue
                 if job_id in waited:
                     continue
-                belongs, partition = partition_of(base, remote.name or "") if base is not None else (False, None)
+                belongs, partition = _partition_of(job_asset, base, remote.name or "", context.instance)
                 if job_asset is not None and belongs:
                     events.append(dg.AssetMaterialization(asset_key=job_asset.key, partition=partition,
                                                           metadata=job_metadata(remote)))

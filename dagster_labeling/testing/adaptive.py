@@ -25,7 +25,15 @@ worth knowing:
   of simulated time (scaled by the clock), with ``progress`` 0..1. Recipes whose key contains ``eval``
   produce an ``EVALUATION`` artifact with ``byproducts.evalResults`` per model and metric; other recipes
   produce a ``MODEL`` artifact and register the trained model (``args["output_model_key"]`` or
-  ``<model>-<recipe>-<n>``). ``fail_jobs`` makes jobs end FAILED.
+  ``<model>-<recipe>-<n>``). ``fail_jobs`` makes jobs end FAILED. ``CancelJob`` of a pending or running job
+  takes effect after ``job_cancel_seconds`` (default 0: at once; the job keeps its status until then, as a
+  worker that is asked to stop), so a client has to re-read the job until it settles.
+* Lists that page (``ListInteractions``, ``ListJobs``) take Relay ``first``/``after`` (``last``/``before``) with
+  opaque cursors naming an item's place in a stable order, never an index: a list that changes between pages
+  skips nothing still in it; a cursor not made here is a GraphQL error.
+* Keys are unique as on the real server, checked and stored in one step: project keys, metric keys per project,
+  A/B test keys, dataset keys per project (a pending chunked upload holds its key); a second create answers a
+  GraphQL error "... already exists". Job names and interactions are not unique.
 * Datasets over 5 MiB take the SDK's chunked path: ``POST /api/v1/upload/init`` opens a session,
   ``POST /api/v1/upload/part?session_id=&part_number=`` stores raw bytes by part number (a re-sent part
   replaces it), ``DELETE /api/v1/upload/abort`` drops the session, and ``CreateDatasetFromMultipartUpload``
@@ -35,6 +43,7 @@ worth knowing:
 """
 
 import base64
+import bisect
 import email.parser
 import email.policy
 import hashlib
@@ -139,6 +148,21 @@ def _p_value(m1: float, se1: float, m2: float, se2: float) -> float:
     return round(math.erfc(abs(m1 - m2) / se / math.sqrt(2)), 6)
 
 
+def _cursor(position: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def _cursor_position(cursor: Any) -> list[Any]:
+    """The position an opaque cursor names; a cursor not made here is a GraphQL error, as on the real server."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(str(cursor).encode()).decode())
+    except ValueError as exc:
+        raise GraphQLError(f"Invalid cursor {cursor!r}") from exc
+    if not isinstance(position, list):
+        raise GraphQLError(f"Invalid cursor {cursor!r}")
+    return position
+
+
 class AdaptiveEmulator(PlatformEmulator):
     """Adaptive ML: projects, metrics, completions and feedback, A/B tests, models, datasets, recipe jobs."""
 
@@ -153,6 +177,7 @@ class AdaptiveEmulator(PlatformEmulator):
         self.ab_min_scores = ab_min_scores
         self.upload_processing_polls = upload_processing_polls
         self.fail_jobs = False
+        self.job_cancel_seconds = 0.0
         self._seq = itertools.count(1)
         r = self.router.add
         r("POST", "/api/graphql", self.graphql)
@@ -231,6 +256,7 @@ class AdaptiveEmulator(PlatformEmulator):
         with self.lock:
             self._clear_state()
             self.fail_jobs = False
+            self.job_cancel_seconds = 0.0
 
     def _uuid(self) -> str:
         return str(uuid.uuid4())
@@ -556,7 +582,7 @@ class AdaptiveEmulator(PlatformEmulator):
              "completion": text, "source": source, "labels": dict(labels or {}),
              "session_id": session_id or self._uuid(), "user": user,
              "created": self.clock.now() if created is None else created, "usage": usage,
-             "parameters": parameters, "scores": [], "comparisons": []}
+             "parameters": parameters, "scores": [], "comparisons": [], "seq": next(self._seq)}
         self.completions[c["id"]] = c
         return c
 
@@ -606,13 +632,26 @@ class AdaptiveEmulator(PlatformEmulator):
         return _ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
 
     @staticmethod
-    def _page(items: list[Any], page: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-        start = int(page["after"]) + 1 if page.get("after") not in (None, "") else 0
-        first = page.get("first")
-        chunk = items[start:] if first is None else items[start:start + int(first)]
-        end = start + len(chunk) - 1
-        return chunk, {"hasNextPage": end + 1 < len(items), "hasPreviousPage": start > 0,
-                       "startCursor": str(start) if chunk else None, "endCursor": str(end) if chunk else None}
+    def _page(items: list[Any], page: dict[str, Any],
+              position: Callable[[Any], list[Any]]) -> tuple[list[Any], dict[str, Any]]:
+        """A Relay page of ``items`` (``first``/``after``, ``last``/``before``) with opaque cursors naming an item's
+        ``position`` in the list's stable order (increasing along ``items``), not an index: a list that shrinks
+        or grows between pages skips nothing that is still there."""
+        keys = [position(item) for item in items]
+        start, stop = 0, len(items)
+        if page.get("after") not in (None, ""):
+            start = bisect.bisect_right(keys, _cursor_position(page["after"]))
+        if page.get("before") not in (None, ""):
+            stop = bisect.bisect_left(keys, _cursor_position(page["before"]))
+        stop = max(start, stop)
+        if page.get("first") is not None:
+            stop = min(stop, start + max(0, int(page["first"])))
+        if page.get("last") is not None:
+            start = max(start, stop - max(0, int(page["last"])))
+        chunk = items[start:stop]
+        return chunk, {"hasNextPage": stop < len(items), "hasPreviousPage": start > 0,
+                       "startCursor": _cursor(keys[start]) if chunk else None,
+                       "endCursor": _cursor(keys[stop - 1]) if chunk else None}
 
     def _op_list_interactions(self, v: dict[str, Any]) -> Any:
         flt = v.get("filter") or {}
@@ -623,8 +662,9 @@ class AdaptiveEmulator(PlatformEmulator):
         for pair in v.get("order") or []:
             if pair.get("field") in ("created_at", "createdAt"):
                 desc = str(pair.get("order", "DESC")).upper() == "DESC"
-        items.sort(key=lambda c: (c["created"], c["id"]), reverse=desc)
-        chunk, info = self._page(items, v.get("page") or {})
+        sign = -1 if desc else 1
+        items.sort(key=lambda c: (sign * c["created"], sign * c["seq"]))
+        chunk, info = self._page(items, v.get("page") or {}, lambda c: [sign * c["created"], sign * c["seq"]])
         return {"totalCount": len(items), "pageInfo": info, "nodes": [self._completion_json(c) for c in chunk]}
 
     # -- A/B tests -------------------------------------------------------------------------------------
@@ -1068,7 +1108,7 @@ class AdaptiveEmulator(PlatformEmulator):
                "created": now, "started": None, "ended": None, "progress": 0.0, "error": None,
                "project": project["key"], "recipe": recipe_key, "args": args, "models": models,
                "numGpus": data.get("numGpus"), "computePool": data.get("computePool"), "n": n,
-               "evaluation": "eval" in recipe_key.lower(), "artifacts": []}
+               "evaluation": "eval" in recipe_key.lower(), "artifacts": [], "cancel_at": None}
         self.jobs[job["id"]] = job
         self._advance_job(job, now)
         return self._job_json(job)
@@ -1079,6 +1119,10 @@ class AdaptiveEmulator(PlatformEmulator):
 
     def _advance_job(self, job: dict[str, Any], now: float) -> None:
         if job["status"] in JOB_TERMINAL:
+            return
+        if job["cancel_at"] is not None and now >= job["cancel_at"]:
+            job["status"] = "CANCELED"
+            job["ended"] = min(job["cancel_at"], self.clock.now())
             return
         start = job["created"] + self.clock.scale(self.job_pending_seconds)
         if now < start:
@@ -1175,9 +1219,9 @@ class AdaptiveEmulator(PlatformEmulator):
 
     def _op_cancel_job(self, v: dict[str, Any]) -> Any:
         job = self._job(v.get("jobId", v.get("id")))
-        if job["status"] not in JOB_TERMINAL:
-            job["status"] = "CANCELED"
-            job["ended"] = self.clock.now()
+        if job["status"] not in JOB_TERMINAL and job["cancel_at"] is None:
+            job["cancel_at"] = self.clock.now() + self.clock.scale(self.job_cancel_seconds)
+            self._advance_job(job, self.clock.now())
         return self._job_json(job)
 
     def _op_delete_job(self, v: dict[str, Any]) -> Any:
@@ -1197,8 +1241,8 @@ class AdaptiveEmulator(PlatformEmulator):
         project = self._project(flt["project"]) if flt.get("project") else None
         self._advance_jobs(self.clock.now())
         items = [j for j in self.jobs.values() if project is None or j["project"] == project["key"]]
-        items.sort(key=lambda j: j["created"], reverse=True)
-        chunk, info = self._page(items, v.get("page") or {})
+        items.sort(key=lambda j: (-j["created"], -j["n"]))
+        chunk, info = self._page(items, v.get("page") or {}, lambda j: [-j["created"], -j["n"]])
         return {"totalCount": len(items), "pageInfo": info, "nodes": [self._job_json(j) for j in chunk]}
 
     # -- REST ------------------------------------------------------------------------------------------
