@@ -6,7 +6,7 @@
 """
 
 from dagster_labeling.scale.assets import build_scale_batch_asset, build_scale_responses_asset
-from dagster_labeling.scale.client import ScaleBatchJob, ScaleClient
+from dagster_labeling.scale.client import ScaleClient
 from dagster_labeling.scale.errors import (
     ScaleDuplicateResource,
     ScaleException,
@@ -20,6 +20,7 @@ from dagster_labeling.scale.errors import (
     ScaleTooManyRequests,
     ScaleUnauthorized,
 )
+from dagster_labeling.scale.jobs import ScaleBatchJob
 from dagster_labeling.scale.models import (
     Batch,
     BatchStatus,

@@ -22,9 +22,6 @@ from dagster_labeling._core import (
     BulkResult,
     HttpTransport,
     InvalidInput,
-    JobHandle,
-    JobState,
-    JobStatus,
     RetryPolicy,
     Timeouts,
     encode_query,
@@ -36,6 +33,7 @@ from dagster_labeling._core import (
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.scale.errors import ScaleDuplicateResource, scale_error_class
+from dagster_labeling.scale.jobs import ScaleBatchJob
 from dagster_labeling.scale.models import (
     Batch,
     BatchPage,
@@ -59,14 +57,6 @@ from dagster_labeling.scale.models import (
 DEFAULT_BASE_URL = "https://api.scale.com/v1"
 DEFAULT_DASHBOARD_URL = "https://dashboard.scale.com"
 TASK_TYPES = frozenset(t.value for t in TaskType)
-_BATCH_STATES = {
-    "staging": JobState.PENDING,
-    "paused": JobState.PENDING,
-    "in_progress": JobState.RUNNING,
-    "completed": JobState.SUCCEEDED,
-    "cancelled": JobState.CANCELED,
-    "canceled": JobState.CANCELED,
-}
 
 
 def _value(v: Any) -> Any:
@@ -83,37 +73,6 @@ def task_type_value(task_type: TaskType | str) -> str:
             field="task_type",
         )
     return str(value)
-
-
-class ScaleBatchJob(JobHandle):
-    """A Scale batch as a job: done = tasks no longer pending; SUCCEEDED when the batch is completed."""
-
-    kind = "Scale batch"
-
-    def __init__(self, client: "ScaleClient", batch_name: str) -> None:
-        super().__init__(batch_name, url=client.batch_url(batch_name))
-        self.client = client
-        self.name = batch_name
-
-    def fetch_status(self) -> JobStatus:
-        counts = self.client.batch_status(self.name)
-        state = JobState.from_vendor(counts.status, _BATCH_STATES)
-        reason = None
-        if counts.error or counts.canceled:
-            reason = f"{counts.error} task(s) in error, {counts.canceled} canceled"
-        return JobStatus(
-            state=state,
-            raw_status=counts.status,
-            done=counts.total - counts.pending,
-            total=counts.total,
-            reason=reason,
-            details=counts.model_dump(),
-        )
-
-    def cancel_remote(self) -> None:
-        """Cancel every task of the batch that is still pending (Scale has no batch-cancel call)."""
-        for task in self.client.get_tasks(batch=self.name, status=TaskStatus.Pending):
-            self.client.cancel_task(task.task_id)
 
 
 class ScaleClient(PlatformClient):
@@ -231,9 +190,14 @@ class ScaleClient(PlatformClient):
         return Task.model_validate(self._call("GET", f"task/{quote_path_segment(task_id)}"))
 
     def cancel_task(self, task_id: str, clear_unique_id: bool = False) -> Task:
-        """Cancel a task that work has not started on; optionally free its unique_id."""
+        """Cancel a task that work has not started on; optionally free its unique_id.
+
+        Retried like a keyed request (a cancel cannot happen twice): if the first answer was lost, the retry is
+        answered 400 "already been canceled".
+        """
         suffix = "?clear_unique_id=true" if clear_unique_id else ""
-        return Task.model_validate(self._call("POST", f"task/{quote_path_segment(task_id)}/cancel{suffix}"))
+        return Task.model_validate(self._call("POST", f"task/{quote_path_segment(task_id)}/cancel{suffix}",
+                                              idempotent=True))
 
     def audit_task(self, task_id: str, accepted: bool, comments: str | None = None) -> None:
         self._call("POST", f"task/{quote_path_segment(task_id)}/audit",

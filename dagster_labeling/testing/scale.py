@@ -14,6 +14,7 @@ Behaviour worth knowing:
   emulator's invention, as the real shape is undocumented.
 """
 
+import bisect
 import email.parser
 import email.policy
 import hashlib
@@ -31,6 +32,7 @@ from dagster_labeling.testing.base import (
     PlatformEmulator,
     RawResponse,
     Request,
+    cursor_page,
     register_platform,
 )
 from dagster_labeling.testing.clock import Clock
@@ -249,6 +251,7 @@ class ScaleEmulator(PlatformEmulator):
         self._by_project: dict[str, list[str]] = defaultdict(list)
         self._due: list[tuple[float, int, str]] = []
         self._forced_errors: set[str] = set()
+        self._started: set[str] = set()  # pending tasks a labeler has begun: no longer cancellable
         self.batches: dict[str, dict[str, Any]] = {}
         self._batch_counts: dict[str, dict[str, int]] = {}
         self._batch_order: list[str] = []
@@ -303,6 +306,19 @@ class ScaleEmulator(PlatformEmulator):
         """Make these pending tasks end in ``error`` instead of ``completed``."""
         with self.lock:
             self._forced_errors.update(task_ids)
+
+    def complete(self, *task_ids: str) -> None:
+        """Finish these pending tasks now (honouring injected errors), as if labelers had just done them."""
+        with self.lock:
+            now = self.clock.now()
+            for tid in task_ids:
+                if self.tasks[tid]["status"] == "pending":
+                    self._finish(tid, now)
+
+    def start_work(self, *task_ids: str) -> None:
+        """Mark these pending tasks as started by a labeler: they stay pending, and Scale refuses to cancel them."""
+        with self.lock:
+            self._started.update(task_ids)
 
     def complete_all(self) -> int:
         """Finish every pending task now (honouring injected errors); returns how many finished."""
@@ -542,6 +558,7 @@ class ScaleEmulator(PlatformEmulator):
             "completed": None,
             "due": None,
             "seed": _digest(task_type, params, unique_id),
+            "order": len(self._order),  # place in creation order: what listing cursors point at
         }
         self._order.append(tid)
         if unique_id is not None:
@@ -564,6 +581,8 @@ class ScaleEmulator(PlatformEmulator):
             raise HTTPError(400, "Task has already been canceled")
         if task["status"] != "pending":
             raise HTTPError(400, f"Task cannot be canceled: it is {task['status']}")
+        if task["task_id"] in self._started:
+            raise HTTPError(400, "Task cannot be canceled: work on it has already started")
         self._set_status(task, "canceled")
         self._meta[task["task_id"]]["due"] = None
         if parse_bool(req.q("clear_unique_id"), "clear_unique_id") and task.get("unique_id") is not None:
@@ -647,7 +666,7 @@ class ScaleEmulator(PlatformEmulator):
         project, batch = req.q("project"), req.q("batch")
         if uids:
             ids = [self._by_unique[u] for u in dict.fromkeys(uids) if u in self._by_unique]
-            ids.sort(key=lambda t: self._meta[t]["created"])
+            ids.sort(key=self._creation_order)
             return ids, True
         if batch is not None:
             ids = self._by_batch.get(batch, [])
@@ -672,15 +691,15 @@ class ScaleEmulator(PlatformEmulator):
         }
         return ids, any(req.q(f) is not None for f in filters)
 
+    def _creation_order(self, task_id: str) -> int:
+        order: int = self._meta[task_id]["order"]
+        return order
+
     def list_tasks(self, req: Request) -> dict[str, Any]:
+        """``GET /v1/tasks``: ``next_token`` is an opaque cursor over creation order (as Scale's tokens are opaque),
+        so tasks leaving the filtered list between pages (canceled while a client pages the pending ones) never
+        make it skip one that is still there."""
         limit = parse_limit(req.q("limit"))
-        token = req.q("next_token")
-        try:
-            offset = int(token) if token else 0
-        except ValueError as exc:
-            raise HTTPError(400, f"Invalid next_token {token!r}") from exc
-        if offset < 0:
-            raise HTTPError(400, f"Invalid next_token {token!r}")
         parse_bool(req.q("include_attachment_url"), "include_attachment_url")
         limited = parse_bool(req.q("limited_response"), "limited_response")
         ids, needs_filter = self._filter_tasks(req)
@@ -720,8 +739,8 @@ class ScaleEmulator(PlatformEmulator):
                 else:
                     ids = [t for t in ids if (v := meta[t][key]) is not None and v <= bound]
         total = len(ids)
-        page = ids[offset : offset + limit]
-        has_more = offset + limit < total
+        page, next_token = cursor_page(ids, req.q("next_token"), limit, self._creation_order)
+        offset = bisect.bisect_left(ids, self._creation_order(page[0]), key=self._creation_order) if page else total
         if limited:
             docs = [
                 {
@@ -740,8 +759,8 @@ class ScaleEmulator(PlatformEmulator):
             "total": total,
             "limit": limit,
             "offset": offset,
-            "has_more": has_more,
-            "next_token": str(offset + limit) if has_more else None,
+            "has_more": next_token is not None,
+            "next_token": next_token,
         }
 
     # -- batches ---------------------------------------------------------------------------------------
@@ -1182,15 +1201,10 @@ class ScaleEmulator(PlatformEmulator):
             ids = self._order
         if status is not None:
             ids = [t for t in ids if self.tasks[t]["status"] == status]
-        try:
-            offset = int(req.q("next_token") or 0)
-        except ValueError as exc:
-            raise HTTPError(400, "Invalid next_token") from exc
-        page = ids[offset : offset + limit]
-        more = offset + limit < len(ids)
+        page, next_token = cursor_page(ids, req.q("next_token"), limit, self._creation_order)
         out: dict[str, Any] = {"tasks": [self._v2_task(t) for t in page]}
-        if more:
-            out["next_token"] = str(offset + limit)
+        if next_token is not None:
+            out["next_token"] = next_token
         return out
 
 

@@ -172,9 +172,9 @@ def test_task_listing_filters_and_paging(
     ]
     page = client.tasks(project=project, limit=2)
     assert (page.total, page.limit, page.offset, page.has_more) == (5, 2, 0, True)
-    assert [t.id for t in page.docs] == ids[:2] and page.next_token == "2"
+    assert [t.id for t in page.docs] == ids[:2] and page.next_token and not page.next_token.isdigit()  # opaque
     assert [t.id for t in client.get_tasks(project_name=project, limit=2)] == ids
-    assert scale_emulator.request_log.entries("GET", "/v1/tasks")[-1].query.endswith("next_token=4")
+    assert "next_token=" in scale_emulator.request_log.entries("GET", "/v1/tasks")[-1].query
     assert client.get_tasks_count(project_name=project) == 5
     assert client.get_tasks_count(project_name=project, batch_name="b1") == 3
     assert [t.id for t in client.get_tasks(batch_name="b1")] == ids[:3]
