@@ -238,7 +238,8 @@ class ArgillaClient(PlatformClient):
             raise InvalidInput(f"workspace name {name!r} is invalid: use letters, digits, '_' and '-' only.",
                                field="workspace")
         try:
-            return Workspace.model_validate(self._json("POST", "workspaces", json_body={"name": name}))
+            return Workspace.model_validate(self._json("POST", "workspaces", json_body={"name": name},
+                                                       idempotent=True))  # a repeat answers 409: fetched
         except ArgillaConflictError:
             existing = self.get_workspace(name)  # a retried POST that had in fact succeeded
             if existing is None:

@@ -144,8 +144,8 @@ class RecordMapping:
         validate_rows(df, spec, where=where)
         problems = _Problems()
         for bad in _empty_text_rows(df, spec.required):
-            for row in bad.rows:
-                problems.add(bad.column, row, bad.message)
+            for bad_row in bad.rows:
+                problems.add(bad.column, bad_row, bad.message)
         out = []
         for label, row in zip(df.index, row_records(df, self.columns()), strict=True):
             fields = {f: row[c] for f, c in self.fields.items() if c in row}

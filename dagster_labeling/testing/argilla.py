@@ -317,8 +317,9 @@ class ArgillaEmulator(PlatformEmulator):
         name, ws_id = body.get("name"), body.get("workspace_id")
         if not isinstance(name, str) or not 1 <= len(name) <= 200:
             raise _Invalid(["body", "name"], "String should have at least 1 and at most 200 characters")
-        if ws_id not in self.workspaces:
-            raise HTTPError(404, f"Workspace with id `{ws_id}` not found")
+        if ws_id not in self.workspaces:  # the server's DatasetCreateValidator: 422, not 404
+            raise HTTPError(422, f"Workspace with id `{ws_id}` not found")
+        # checked and inserted under the emulator's lock: of N concurrent creates one wins, the others get 409
         if any(d["json"]["name"] == name and d["json"]["workspace_id"] == ws_id for d in self.datasets.values()):
             raise HTTPError(409, f"Dataset with name `{name}` already exists for workspace with id `{ws_id}`")
         dist = body.get("distribution") or {"strategy": "overlap", "min_submitted": 1}

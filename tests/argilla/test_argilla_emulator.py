@@ -77,3 +77,20 @@ def test_bulk_limit_external_id_matching_and_include(http: httpx.Client) -> None
     assert http.get(f"/datasets/{ds}/records", params={"limit": 1001}).status_code == 422
     assert http.delete(f"/datasets/{ds}/records", params={"ids": first["id"]}).status_code == 204
     assert http.get(f"/datasets/{ds}/progress").json() == {"total": 0, "completed": 0, "pending": 0, "users": []}
+
+
+def test_concurrent_creates_of_one_name_make_one_dataset(http: httpx.Client,
+                                                         argilla_emulator: ArgillaEmulatorHandle) -> None:
+    """Argilla keeps dataset names unique per workspace (409, the server's message), also under a race."""
+    from dagster_labeling.testing import FaultConfig
+    from dagster_labeling.testing.race import run_together
+
+    argilla_emulator.set_faults(FaultConfig(latency_seconds=0.1))
+    ws = http.get("/me/workspaces").json()["items"][0]["id"]
+    answers = run_together(lambda i: http.post("/datasets", json={"name": "same", "workspace_id": ws}), 8)
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 7
+    assert {a.json()["detail"] for a in answers if a.status_code == 409} == {
+        f"Dataset with name `same` already exists for workspace with id `{ws}`"}
+    assert len(argilla_emulator.state.datasets) == 1
+    missing = http.post("/datasets", json={"name": "x", "workspace_id": "00000000-0000-0000-0000-000000000000"})
+    assert missing.status_code == 422 and missing.json()["detail"].startswith("Workspace with id")

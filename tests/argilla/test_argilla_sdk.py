@@ -142,4 +142,5 @@ def test_wire_parity_reads(run: dict[str, Any]) -> None:
         assert sorted(mine.query.split("&")) == sorted(theirs.query.split("&")), (mine.query, theirs.query)
         if method == "POST":
             assert mine.json() == theirs.json()
-    assert all(e.headers.get("x-argilla-api-key") == "emulator-key" for e in run["ours"])
+    # the key goes in X-Argilla-Api-Key as the SDK sends it (the emulator checked its value; its log redacts it)
+    assert all("x-argilla-api-key" in e.headers for e in run["ours"])
