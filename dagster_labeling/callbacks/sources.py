@@ -7,11 +7,10 @@ A source is mounted by the receiver at ``POST /callbacks/{source.name}``. It ans
 * ``dedup_key(headers, payload)``: which deliveries are the same event? Redeliveries must map to the same
   key; a different event must not.
 
-Adding a platform is one subclass. For example, a Standard Webhooks source (Argilla) would implement
-``verify`` as an HMAC-SHA256 over ``"{webhook-id}.{webhook-timestamp}.{body}"`` compared with
-``hmac.compare_digest`` against each ``v1,<sig>`` in ``webhook-signature`` (plus a timestamp tolerance),
-and ``dedup_key`` from the event content (``type`` + entity id + ``timestamp``), because Argilla does not
-guarantee the same ``webhook-id`` across retries.
+Adding a platform is one subclass. :class:`ArgillaWebhookSource` is the Standard Webhooks example: the
+``standardwebhooks`` library decodes the secret and computes the signature; the source adds the replay
+window, key rotation and constant-time comparison, and identifies an event by its own id, never by content
+two events can share.
 
 >>> src = ScaleCallbackSource("live-key")
 >>> src
@@ -23,6 +22,9 @@ Traceback (most recent call last):
 dagster_labeling.callbacks.sources.CallbackRejected: 401: invalid scale-callback-auth header
 """
 
+import base64
+import binascii
+import datetime
 import hashlib
 import hmac
 import json
@@ -34,6 +36,10 @@ __all__ = [
     "ArgillaWebhookSource", "CallbackRejected", "CallbackSource", "ScaleCallbackSource", "canonical_json_sha256",
     "get_header",
 ]
+
+
+def _utc(timestamp: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
 
 
 class CallbackRejected(Exception):
@@ -132,14 +138,21 @@ class ScaleCallbackSource(CallbackSource):
 
 
 class ArgillaWebhookSource(CallbackSource):
-    """Argilla webhooks: Standard Webhooks signatures, a replay window and content dedup.
+    """Argilla webhooks: Standard Webhooks signatures, a replay window, and dedup on the event's identity.
 
     ``webhook-signature`` holds space-separated ``v1,<base64 HMAC-SHA256>`` over
-    ``"{webhook-id}.{webhook-timestamp}.{body}"``, keyed by the webhook's secret base64-decoded (an optional
-    ``whsec_`` prefix is stripped), as the Standard Webhooks scheme defines. A timestamp further than
-    ``tolerance_seconds`` from now is refused (replay). Argilla may give a retried delivery a new
-    ``webhook-id``, so the dedup key is the event's content: ``type``, entity id and ``timestamp``.
-    Only the derived key is kept on the object, never the secret text.
+    ``"{webhook-id}.{webhook-timestamp}.{body}"``, keyed by the webhook's secret (base64, an optional ``whsec_``
+    prefix): the signature is computed by the ``standardwebhooks`` library (the one Argilla signs with) and
+    compared in constant time with every ``v1`` signature, for every secret (``additional_secrets``: rotation).
+    A ``webhook-timestamp`` further than ``tolerance_seconds`` from now is refused (replay). Only the decoded
+    keys are kept on the object, never the secret text.
+
+    The dedup key: Argilla's server makes a new ``webhook-id`` for every delivery attempt (its retry calls
+    ``notify_event`` again), so a retried event is recognised by what identifies it in the body, the event
+    ``type``, the entity ``data.id`` and the event's microsecond ``timestamp`` (fixed when the event happened,
+    the same in every attempt). A body without an entity id or a timestamp identifies nothing (two different
+    events can have the same content): its key is the ``webhook-id`` alone, so two such events are both kept
+    and a redelivery under the same ``webhook-id`` is kept once.
 
     >>> import base64, json
     >>> secret = base64.b64encode(b"0123456789abcdef").decode()
@@ -152,6 +165,8 @@ class ArgillaWebhookSource(CallbackSource):
     >>> src.verify(headers, body.encode())  # passes silently
     >>> src.dedup_key(headers, json.loads(body))
     'record.completed:r1:t'
+    >>> src.dedup_key(headers, {"type": "ping", "data": {"agent": "argilla-server"}})
+    'webhook-id:msg_1'
     """
 
     secret_headers: ClassVar[frozenset[str]] = frozenset({"webhook-signature"})
@@ -165,38 +180,32 @@ class ArgillaWebhookSource(CallbackSource):
         additional_secrets: tuple[str, ...] = (),
         clock: Callable[[], float] | None = None,
     ) -> None:
-        import base64
-        import binascii
         import time
+
+        from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
         self.name = name
         self.tolerance_seconds = tolerance_seconds
         self._clock = clock or time.time
-        keys = []
+        signers = []
         for s in (secret, *additional_secrets):
             if not isinstance(s, str) or not s:
                 raise ValueError("ArgillaWebhookSource needs a non-empty webhook secret")
-            raw = s[len("whsec_"):] if s.startswith("whsec_") else s
             try:
-                keys.append(base64.b64decode(raw + "==", validate=False))
-            except (binascii.Error, ValueError):
+                signers.append(Webhook(s))  # decodes base64, strips "whsec_"; keeps only the key bytes
+            except (binascii.Error, ValueError, EmptyWebhookSecretError):
                 raise ValueError("the Argilla webhook secret is not base64 (copy it as Argilla returned it)") from None
-        self._keys = tuple(keys)
+        self._signers = tuple(signers)
 
     def __repr__(self) -> str:
         return f"ArgillaWebhookSource(name={self.name!r}, secret='***')"
 
     def sign(self, msg_id: str, timestamp: int, body: str | bytes) -> str:
         """The ``webhook-signature`` value for a message (with the first secret); for tests and tools."""
-        import base64
-
         text = body.decode("utf-8") if isinstance(body, bytes) else body
-        mac = hmac.new(self._keys[0], f"{msg_id}.{timestamp}.{text}".encode(), hashlib.sha256)
-        return "v1," + base64.b64encode(mac.digest()).decode()
+        return str(self._signers[0].sign(msg_id, _utc(timestamp), text))
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        import base64
-
         msg_id = get_header(headers, "webhook-id")
         stamp = get_header(headers, "webhook-timestamp")
         signatures = get_header(headers, "webhook-signature")
@@ -208,15 +217,23 @@ class ArgillaWebhookSource(CallbackSource):
             raise CallbackRejected(401, "invalid webhook-timestamp header") from None
         if abs(self._clock() - timestamp) > self.tolerance_seconds:
             raise CallbackRejected(401, "webhook-timestamp outside the tolerance window (stale or replayed)")
-        signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
-        expected = [base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()) for k in self._keys]
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CallbackRejected(401, "invalid webhook-signature (the body is not UTF-8)") from None
+        expected = [base64.b64decode(signer.sign(msg_id, _utc(timestamp), text).partition(",")[2])
+                    for signer in self._signers]
         ok = False
         for part in signatures.split(" "):
             version, _, sig = part.partition(",")
             if version != "v1":
                 continue
+            try:
+                given = base64.b64decode(sig, validate=True)
+            except (binascii.Error, ValueError):
+                continue
             for exp in expected:  # compare every one, so timing doesn't reveal which matched
-                ok |= hmac.compare_digest(sig.encode(), exp)
+                ok |= hmac.compare_digest(given, exp)
         if not ok:
             raise CallbackRejected(401, "invalid webhook-signature")
 
@@ -225,5 +242,11 @@ class ArgillaWebhookSource(CallbackSource):
         data = payload.get("data")
         if not isinstance(event, str) or not isinstance(data, dict):
             raise CallbackRejected(400, "webhook body has no type or data")
-        entity = data.get("id") or canonical_json_sha256(data)[:16]
-        return f"{event}:{entity}:{payload.get('timestamp')}"
+        entity, stamp = data.get("id"), payload.get("timestamp")
+        if entity and isinstance(stamp, str) and stamp:
+            return f"{event}:{entity}:{stamp}"  # the event's identity: the same in every delivery attempt
+        msg_id = get_header(headers, "webhook-id")
+        if not msg_id:
+            raise CallbackRejected(400, "webhook has neither an event timestamp and entity id nor a webhook-id "
+                                        "header: a redelivery could not be told from a new event")
+        return f"webhook-id:{msg_id}"

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -92,6 +93,37 @@ def test_redelivery_with_a_new_webhook_id_is_a_duplicate(post) -> None:  # type:
     later = body.replace("00:00:00.000000Z", "00:00:01.000000Z")  # same entity, a new event
     assert post("/callbacks/argilla", content=later.encode(), headers=_signed(later, msg_id="msg_c")).json()[
         "duplicate"] is False
+
+
+def test_events_without_a_timestamp_are_told_apart_by_webhook_id(post) -> None:  # type: ignore[no-untyped-def]
+    """Two different events can have the same body when it carries no timestamp (or no entity id): the
+    webhook-id tells them apart, and a redelivery under the same webhook-id is stored once."""
+    path = "/callbacks/argilla"
+    for body in (json.dumps({"type": "dataset.updated", "version": 1, "data": {"id": "ds-1", "name": "n"}}),
+                 json.dumps({"type": "ping", "version": 1, "timestamp": "2026-01-01T00:00:00.000000Z",
+                             "data": {"agent": "argilla-server", "version": "2.8.0"}})):
+        kinds = []
+        for msg_id in (f"msg_one_{len(body)}", f"msg_two_{len(body)}", f"msg_one_{len(body)}"):
+            answer = post(path, content=body.encode(), headers=_signed(body, msg_id=msg_id))
+            assert answer.status_code == 200
+            kinds.append(answer.json()["duplicate"])
+        assert kinds == [False, False, True]  # two events stored; the redelivery of the first is not
+
+
+def test_signature_scheme_is_the_reference_library_and_tolerates_junk(post) -> None:  # type: ignore[no-untyped-def]
+    body = json.dumps({"type": "record.created", "version": 1, "timestamp": "t", "data": {"id": "r9"}})
+    rotated = base64.b64encode(b"the-new-secret").decode()
+    source = ArgillaWebhookSource("whsec_" + rotated, additional_secrets=(SECRET,), clock=lambda: NOW)
+    reference = StandardWebhook(SECRET).sign("msg_9", datetime.fromtimestamp(NOW, tz=timezone.utc), body)
+    headers = {"webhook-id": "msg_9", "webhook-timestamp": str(NOW)}
+    source.verify({**headers, "webhook-signature": f"v2,xyz v1 v1,%%% {reference}"}, body.encode())
+    assert source.sign("msg_9", NOW, body) == StandardWebhook(rotated).sign(
+        "msg_9", datetime.fromtimestamp(NOW, tz=timezone.utc), body)
+    answer = post("/callbacks/argilla", content=body.encode(),
+                  headers={**headers, "webhook-signature": "v1 v1,%%% garbage"})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid webhook-signature"
+    with pytest.raises(ValueError, match="not base64"):
+        ArgillaWebhookSource("whsec_")
 
 
 @dg.op
