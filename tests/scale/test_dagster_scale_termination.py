@@ -1,5 +1,10 @@
 """A Dagster run terminated while the batch asset waits cancels the batch's pending tasks on Scale."""
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,6 +16,7 @@ from dagster_labeling._core import JobHandle
 from dagster_labeling._dagster.config import RetryConfig
 from dagster_labeling.scale import ScaleClient, ScaleResource, build_scale_batch_asset
 from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle
+import scale_terminated_run as terminated_run
 
 STATIC = {"instruction": "Sentiment?", "attachment_type": "text", "categories": ["positive", "negative"]}
 
@@ -48,3 +54,41 @@ def test_terminated_wait_cancels_pending_tasks(
     with ScaleClient(scale_emulator.api_key, base_url=scale_emulator.base_url) as client:
         statuses = sorted(t.status or "" for t in client.get_tasks(batch="terminated_batch"))
     assert statuses == (["canceled"] * 3 if cancel_on_termination else ["pending"] * 3)
+
+
+def test_a_terminated_run_cancels_every_pending_task_and_logs_the_outcome(
+    scale_emulator: ScaleEmulatorHandle, tmp_path: Path
+) -> None:
+    """A real run (its own process) is sent the interrupt Dagster's termination sends while the batch asset waits:
+    no task is left pending, and the run's log says how many were canceled and how many had finished."""
+    rows, finished = 300, 40
+    state = scale_emulator.state
+    state.task_duration_seconds = 3600.0
+    with ScaleClient(scale_emulator.api_key, base_url=scale_emulator.base_url) as client:
+        client.create_project(terminated_run.PROJECT, "categorization")
+    run = subprocess.Popen([sys.executable, str(Path(terminated_run.__file__)), scale_emulator.base_url,
+                            scale_emulator.api_key, str(tmp_path), str(rows)])
+    try:
+        status_path = f"/v1/batches/{terminated_run.BATCH}/status"
+        deadline = time.monotonic() + 120
+        while len(scale_emulator.request_log.entries("GET", status_path)) < 2:  # created, finalized, waiting
+            assert run.poll() is None and time.monotonic() < deadline, "the run never started waiting"
+            time.sleep(0.05)
+        ids = [t["task_id"] for t in state.tasks.values() if t["batch"] == terminated_run.BATCH]
+        assert len(ids) == rows
+        state.complete(*ids[:finished])  # labelers finished some before the run was terminated
+        with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:  # as the UI's "Terminate" does:
+            instance.report_run_canceling(instance.get_run_records()[0].dagster_run)  # mark the run canceling,
+        run.send_signal(signal.SIGINT)  # then interrupt its run worker
+        assert run.wait(timeout=120) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert state.task_count(batch=terminated_run.BATCH, status="pending") == 0
+    assert state.task_count(batch=terminated_run.BATCH, status="canceled") == rows - finished
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        (record,) = instance.get_run_records()
+        messages = [entry.user_message for entry in instance.all_logs(record.dagster_run.run_id)]
+    assert record.dagster_run.status is dg.DagsterRunStatus.CANCELED
+    expected = f"canceled Scale batch {terminated_run.BATCH}: {rows - finished} canceled, {finished} had already finished"
+    assert any(expected in message for message in messages), [m for m in messages if "Scale batch" in m]
