@@ -10,13 +10,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import pytest
+import scale_terminated_run as terminated_run
 from dagster._core.errors import DagsterExecutionInterruptedError  # what Dagster raises in a terminated step
 
 from dagster_labeling._core import JobHandle
 from dagster_labeling._dagster.config import RetryConfig
 from dagster_labeling.scale import ScaleClient, ScaleResource, build_scale_batch_asset
 from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle
-import scale_terminated_run as terminated_run
 
 STATIC = {"instruction": "Sentiment?", "attachment_type": "text", "categories": ["positive", "negative"]}
 
@@ -90,5 +90,6 @@ def test_a_terminated_run_cancels_every_pending_task_and_logs_the_outcome(
         (record,) = instance.get_run_records()
         messages = [entry.user_message for entry in instance.all_logs(record.dagster_run.run_id)]
     assert record.dagster_run.status is dg.DagsterRunStatus.CANCELED
-    expected = f"canceled Scale batch {terminated_run.BATCH}: {rows - finished} canceled, {finished} had already finished"
+    expected = (f"canceled Scale batch {terminated_run.BATCH}: {rows - finished} canceled, "
+                f"{finished} had already finished")
     assert any(expected in message for message in messages), [m for m in messages if "Scale batch" in m]
