@@ -715,8 +715,9 @@ class RefuelClient(PlatformClient):
             interval = min(opts.max_poll_interval_seconds, interval * opts.poll_backoff)
 
     def add_items(self, dataset: str, items: "pd.DataFrame | Sequence[Mapping[str, Any]]") -> int:
-        """Append rows as JSON items (types kept, missing cells left out); their columns must equal the dataset's
-        schema and no cell may exceed ``MAX_CELL_CHARS`` (both checked first, naming the columns and rows)."""
+        """Append rows as JSON items (types kept, missing cells left out). A DataFrame's columns must equal the
+        dataset's schema, an item's keys must be in it, and no cell may exceed ``MAX_CELL_CHARS`` (all checked
+        first, naming the columns and rows)."""
         ds = self.get_dataset(dataset)
         if isinstance(items, pd.DataFrame):
             validate_columns(list(items.columns))
@@ -732,7 +733,7 @@ class RefuelClient(PlatformClient):
         for i, cols in enumerate(row_cols):
             extra = sorted(set(cols) - set(schema))
             missing = sorted(set(schema) - set(cols))
-            if extra or missing:
+            if extra or (missing and isinstance(items, pd.DataFrame)):  # an item may leave a missing cell out
                 where = "the DataFrame" if isinstance(items, pd.DataFrame) else f"item {i}"
                 raise InvalidInput(
                     f"Columns of {where} differ from dataset {ds.name!r}'s schema {schema}: "

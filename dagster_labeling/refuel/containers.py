@@ -88,10 +88,13 @@ def ensure_dataset(client: RefuelClient, name: str, columns: list[str], *,
     left: list[str] = []
     for other in others:
         oid = str(other["id"])
-        if oid == created or client.count_items(oid) == 0:
-            _delete_quietly(client.delete_dataset, oid)
-        else:
-            left.append(oid)
+        try:
+            if oid == created or client.count_items(oid) == 0:
+                client.delete_dataset(oid)
+            else:
+                left.append(oid)
+        except NotFound:
+            pass  # another racer deleted it first
     did = str(canonical["id"])
     client.remember("dataset", name, did)
     ds: Dataset = client.wait_for_ingestion(did, wait)
@@ -116,18 +119,14 @@ def ensure_task(client: RefuelClient, task: str, dataset: str, context: str, fie
     left: list[str] = []
     for other in others:
         oid = str(other["id"])
-        if oid == created:
-            _delete_quietly(client.delete_task, oid)
-        else:
+        if oid != created:
             left.append(oid)
+            continue
+        try:
+            client.delete_task(oid)
+        except NotFound:
+            pass  # deleted meanwhile
     tid = str(canonical["id"])
     client.remember("task", task, tid)
     return Ensured(tid, created == tid, left)
 
-
-def _delete_quietly(delete: Any, object_id: str) -> None:
-    """Delete an object another racer may have deleted already."""
-    try:
-        delete(object_id)
-    except NotFound:
-        pass

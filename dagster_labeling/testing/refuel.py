@@ -633,6 +633,8 @@ class RefuelEmulator(PlatformEmulator):
             if run is None:
                 raise HTTPError(404, "No task run to cancel")
             if run["status"] == "active":
+                self._advance_run(key, run, self.clock.now())  # what was labeled until now stays labeled
+            if run["status"] == "active":
                 run["status"] = "cancelled"
             return self.ok(self._public(run))
         if ds["ingest_status"] != "success":
