@@ -12,11 +12,31 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 
+from dagster_labeling._core.redaction import is_credential_header, redact_query
 from dagster_labeling.testing.clock import Clock
 from dagster_labeling.testing.delivery import CallbackDispatcher
-from dagster_labeling.testing.faults import Receive, Scope, Send
+from dagster_labeling.testing.faults import Message, Receive, Scope, Send
 
 DEFAULT_API_KEY = "emulator-key"
+#: Default request body limit: larger bodies get a 413 before they are read (as an API gateway answers).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+#: What the request log shows instead of a credential (after the scheme, for ``Authorization: Basic ...``).
+REDACTED = "<redacted>"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (send null, or the value as a string)")
+
+
+def strict_json_loads(data: bytes | str) -> Any:
+    """``json.loads`` as a JSON API parses: ``NaN``, ``Infinity`` and ``-Infinity`` are errors, not floats.
+
+    >>> strict_json_loads(b'{"score": NaN}')
+    Traceback (most recent call last):
+    ...
+    ValueError: NaN is not valid JSON (send null, or the value as a string)
+    """
+    return json.loads(data, parse_constant=_reject_constant)
 
 
 class HTTPError(Exception):
@@ -40,7 +60,13 @@ class RawResponse:
 
 @dataclass
 class LoggedRequest:
-    """One request as a client sent it (Authorization redacted)."""
+    """One request as a client sent it, credentials redacted.
+
+    Every credential header (``authorization``, ``x-api-key``, ``x-argilla-api-key``, cookies, and any header
+    named with key, token, secret, auth, password or signature) reads ``<redacted>`` (``Basic <redacted>`` for
+    the auth schemes), and so does the value of a credential query parameter (``api_key=``, ``token=``; not
+    ``next_token``) in ``query``.
+    """
 
     method: str
     path: str
@@ -50,8 +76,8 @@ class LoggedRequest:
     at: float
 
     def json(self) -> Any:
-        """The body parsed as JSON (None if empty)."""
-        return json.loads(self.body) if self.body else None
+        """The body parsed as (strict) JSON (None if empty)."""
+        return strict_json_loads(self.body) if self.body else None
 
 
 class RequestLog:
@@ -112,11 +138,11 @@ class Request:
         return [v for k, v in self.query_items if k == name]
 
     def json(self) -> Any:
-        """The body as JSON; a 400 if it is not valid JSON."""
+        """The body as JSON; a 400 if it is not valid JSON (``NaN`` and ``Infinity`` are not)."""
         if not self.body:
             return None
         try:
-            return json.loads(self.body)
+            return strict_json_loads(self.body)
         except ValueError as exc:
             raise HTTPError(400, f"Request body is not valid JSON: {exc}") from exc
 
@@ -198,13 +224,19 @@ class Router:
 
 
 def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI headers as the request log keeps them: lower-cased names, credential values redacted.
+
+    >>> redact_headers([(b"Authorization", b"Basic ZW11bGF0b3Ita2V5Og=="), (b"X-Api-Key", b"k"), (b"Accept", b"*/*")])
+    {'authorization': 'Basic <redacted>', 'x-api-key': '<redacted>', 'accept': '*/*'}
+    """
     headers: dict[str, str] = {}
     for k, v in raw:
         name = k.decode("latin-1").lower()
         value = v.decode("latin-1")
-        if name == "authorization":
-            scheme = value.split(" ", 1)[0]
-            value = f"{scheme} <redacted>"
+        if name in ("authorization", "proxy-authorization") and " " in value.strip():
+            value = f"{value.split(' ', 1)[0]} {REDACTED}"
+        elif is_credential_header(name):
+            value = REDACTED
         headers[name] = value
     return headers
 
@@ -237,6 +269,9 @@ class PlatformEmulator:
     """
 
     name: str = "platform"
+    #: Bodies larger than this get a 413 with the platform's error body, unread (checked on Content-Length
+    #: first, and while a chunked body arrives). A platform whose uploads send larger parts raises it.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None) -> None:
         self.api_key = api_key
@@ -267,6 +302,12 @@ class PlatformEmulator:
         """Stop background work (callback deliveries)."""
         self.callbacks.close()
 
+    def log_request(self, method: str, raw_path: str, query_string: str, raw_headers: list[tuple[bytes, bytes]],
+                    body: bytes) -> None:
+        """Append a request to ``request_log``, its credential headers and query parameters redacted."""
+        self.request_log.append(LoggedRequest(method, raw_path, redact_query(query_string, REDACTED),
+                                              redact_headers(raw_headers), body, time.time()))
+
     # -- ASGI ------------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -284,8 +325,7 @@ class PlatformEmulator:
             raw_path = raw_path[len(root) :] or "/"
         method = scope["method"]
         query_string = scope.get("query_string", b"").decode("latin-1")
-        headers = redact_headers(scope.get("headers", []))
-        self.request_log.append(LoggedRequest(method, raw_path, query_string, headers, body, time.time()))
+        self.log_request(method, raw_path, query_string, scope.get("headers", []), body)
         full_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request = Request(method, raw_path, parse_qsl(query_string, keep_blank_values=True), full_headers, body)
         status, payload, extra = 200, b"", {"content-type": "application/json"}
@@ -310,6 +350,53 @@ class PlatformEmulator:
         headers_out.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers_out})
         await send({"type": "http.response.body", "body": payload})
+
+
+class BodyLimit:
+    """ASGI wrapper of a platform: a body over ``platform.max_body_bytes`` gets a 413, never read whole.
+
+    A declared ``Content-Length`` over the limit is answered before a byte of the body is read; a chunked body
+    is read until it passes the limit. The server discards what the client still sends. A body within the
+    limit is handed on to the platform as one message.
+    """
+
+    def __init__(self, platform: PlatformEmulator) -> None:
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.platform(scope, receive, send)
+            return
+        limit = self.platform.max_body_bytes
+        declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                await self._too_large(send, limit)
+                return
+            if not message.get("more_body"):
+                break
+        pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.platform(scope, replay, send)
+
+    async def _too_large(self, send: Send, limit: int) -> None:
+        body = self.platform.error_body(413, f"Request body is larger than the limit of {limit} bytes")
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 PlatformFactory = Callable[..., PlatformEmulator]

@@ -1,5 +1,6 @@
 """``dagster-labeling emulate`` / ``python -m dagster_labeling.testing``: run the emulators on localhost."""
 
+import errno
 import os
 import time
 
@@ -34,6 +35,8 @@ def emulate_command(
 ) -> None:
     """Run the platform emulators (Scale AI, …) until Ctrl-C."""
     key = api_key or os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
+    key_source = ("the one given with --api-key" if api_key else f"from ${API_KEY_ENV}"
+                  if os.environ.get(API_KEY_ENV) else f"the default '{DEFAULT_API_KEY}'")
     faults = FaultConfig(rate=fault_rate, seed=fault_seed, latency_seconds=latency_ms / 1000.0)
     scale_options = {"callback_auth_key": scale_callback_key} if scale_callback_key else {}
     server = EmulatorServer(
@@ -45,9 +48,18 @@ def emulate_command(
     )
     for name in server.platforms:
         server.set_faults(name, faults)
-    server.start()
     try:
-        click.echo(f"Emulator listening on {server.url} (API key: {key})")
+        server.start()
+    except OSError as exc:
+        server.stop()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(f"port {port} on {host} is already in use: pick another with --port "
+                                       f"(--port 0 takes a free one).") from None
+        cause = exc.__cause__ or exc
+        reason = getattr(cause, "strerror", None) or str(cause)
+        raise click.ClickException(f"cannot listen on {host}:{port} ({reason}): check --host and --port.") from None
+    try:
+        click.echo(f"Emulator listening on {server.url} (API key: {key_source})")
         for name in server.platforms:
             suffix = "/v1" if name == "scale" else ""
             click.echo(f"  {name}: {server.platform_url(name)}{suffix}")

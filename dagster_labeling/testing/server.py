@@ -11,10 +11,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 import dagster_labeling.testing.scale  # noqa: F401  (registers the "scale" platform)
-from dagster_labeling.testing.base import DEFAULT_API_KEY, PlatformEmulator, registered_platforms
+from dagster_labeling.testing.base import DEFAULT_API_KEY, BodyLimit, PlatformEmulator, registered_platforms
 from dagster_labeling.testing.clock import Clock
 from dagster_labeling.testing.faults import FaultConfig, FaultInjector, install_log_filter
-from dagster_labeling.testing.serving import ThreadedServer
+from dagster_labeling.testing.serving import DEFAULT_IDLE_TIMEOUT_SECONDS, ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class EmulatorServer:
         clock: shared :class:`Clock` for the default platforms (default: real time, ``time_scale=1``).
         faults: per-platform :class:`FaultConfig` to start with.
         tick_interval: real seconds between ticks that drive simulated progress.
+        idle_timeout_seconds: a connection idle this long (no request under way) is closed, as real servers do.
         platform_options: extra keyword arguments per platform name for the default factories.
     """
 
@@ -44,8 +45,10 @@ class EmulatorServer:
         tick_interval: float = 0.05,
         platform_options: dict[str, dict[str, Any]] | None = None,
         log_level: str = "warning",
+        idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
     ) -> None:
         self.host = host
+        self.idle_timeout_seconds = idle_timeout_seconds
         self.port = port
         self.clock = clock or Clock()
         self.tick_interval = tick_interval
@@ -58,7 +61,8 @@ class EmulatorServer:
             ]
         self.platforms: dict[str, PlatformEmulator] = {p.name: p for p in platforms}
         self.injectors: dict[str, FaultInjector] = {
-            name: FaultInjector(p, p.error_body, (faults or {}).get(name)) for name, p in self.platforms.items()
+            name: FaultInjector(BodyLimit(p), p.error_body, (faults or {}).get(name))
+            for name, p in self.platforms.items()
         }
         routes: list[Any] = [Route("/", self._index), Route("/healthz", self._index)]
         routes += [Mount(f"/{name}", app=inj) for name, inj in self.injectors.items()]
@@ -77,7 +81,7 @@ class EmulatorServer:
             return self
         install_log_filter()
         self._server = ThreadedServer(self.app, host=self.host, port=self.port, log_level=self.log_level,
-                                      timeout_keep_alive=30).start(timeout)
+                                      idle_timeout_seconds=self.idle_timeout_seconds).start(timeout)
         self.port = self._server.port
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="emulator-ticker", daemon=True)

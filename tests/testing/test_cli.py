@@ -2,14 +2,17 @@
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from dagster_labeling.cli import main
+from dagster_labeling.testing import cli as emulate_cli
 
 
 def test_emulate_help_lists_options() -> None:
@@ -50,7 +53,8 @@ def test_python_m_emulate_serves_scale_until_killed() -> None:
             m = re.search(r"scale: (http://127\.0\.0\.1:\d+/scale/v1)", line)
             url = m.group(1) if m else None
         assert url, "".join(lines)
-        assert any("cli-key" in line for line in lines)  # the key came from the environment
+        assert not any("cli-key" in line for line in lines)  # the key is never printed
+        assert any("API key: from $DAGSTER_LABELING_EMULATOR_KEY" in line for line in lines)
         t0 = time.monotonic()
         r = httpx.get(f"{url}/projects", auth=("cli-key", ""), timeout=5)
         assert r.status_code == 200 and r.json() == []
@@ -59,3 +63,30 @@ def test_python_m_emulate_serves_scale_until_killed() -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_emulate_does_not_print_a_key_given_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:  # Ctrl-C in the command's wait loop, once the server is up
+        if sys._getframe(1).f_code is emulate_cli.emulate_command.callback.__code__:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    result = CliRunner().invoke(main, ["emulate", "--port", "0", "--api-key", "sk-SECRET-flag-key"])
+    assert result.exit_code == 0, result.output
+    assert "sk-SECRET-flag-key" not in result.output
+    assert "(API key: the one given with --api-key)" in result.output and "scale: http://127.0.0.1:" in result.output
+
+
+def test_emulate_on_a_busy_port_is_a_one_line_error_naming_the_port_and_the_fix() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["emulate", "--port", str(port)])
+    assert result.exit_code != 0
+    assert result.output == (f"Error: port {port} on 127.0.0.1 is already in use: pick another with --port "
+                             f"(--port 0 takes a free one).\n")
+    assert not isinstance(result.exception, OSError)  # no traceback, a clean exit
