@@ -80,7 +80,7 @@ def test_ab_test_cancels_through_faults(adaptive_emulator: AdaptiveEmulatorHandl
         handles = [c.create_ab_test(project, f"ab-{i}", "acceptance", [LLAMA, QWEN]) for i in range(10)]
         c.create_ab_test(project, "done", "acceptance", [LLAMA, QWEN])
         adaptive_emulator.state.complete_ab_test("done")
-        adaptive_emulator.set_faults(faults(5))
+        adaptive_emulator.set_faults(faults(1))
         outcomes = [h.cancel() for h in handles]
         finished = c.ab_test("done").cancel()
         adaptive_emulator.set_faults(None)

@@ -1,0 +1,100 @@
+"""Parallel first runs converge: workers released together (threads and processes) against the emulator with
+latency, so that every look-up happens before any create. One project, one feedback key, one dataset (every
+row once), one A/B test; a later run changes nothing."""
+
+import threading
+from functools import partial
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from dagster_labeling._core import RetryPolicy
+from dagster_labeling.adaptive import AdaptiveClient, AdaptiveResource, build_adaptive_ab_test_asset
+from dagster_labeling.testing.pytest_plugin import AdaptiveEmulatorHandle
+from dagster_labeling.testing.race import run_together
+
+LLAMA, QWEN = "llama-3.1-8b-instruct", "qwen-2.5-7b"
+ROWS = [{"messages": [{"role": "user", "content": f"q{i}"}], "completion": f"a{i}"} for i in range(5)]
+RETRY = RetryPolicy(max_attempts=8, initial_backoff_seconds=0.001, max_backoff_seconds=0.01)
+
+
+def first_run(base_url: str, api_key: str, _worker: int) -> dict[str, Any]:
+    """What a first run sets up: the project (models attached), the feedback key, the dataset, the A/B test."""
+    with AdaptiveClient(api_key, base_url=base_url, retry=RETRY) as c:
+        project, project_new = c.ensure_project("shared", "Shared")
+        c.attach_model("shared", LLAMA)
+        c.attach_model("shared", QWEN)
+        key, key_new = c.ensure_feedback_key("shared", "acceptance", kind="bool")
+        dataset, dataset_new = c.ensure_dataset("shared", "faq", ROWS)
+        test, test_new = c.ensure_ab_test("shared", "shared-ab", "acceptance", [LLAMA, QWEN])
+        return {"ids": (project.id, key.id, dataset.id, test.id),
+                "created": (project_new, key_new, dataset_new, test_new), "records": dataset.records}
+
+
+def assert_converged(emu: AdaptiveEmulatorHandle, results: list[dict[str, Any]]) -> None:
+    state = emu.state
+    assert list(state.projects) == ["shared"]
+    assert list(state.metrics) == ["acceptance"] and state.metrics["acceptance"]["projects"] == {"shared"}
+    [dataset] = state.datasets.values()
+    assert dataset["key"] == "faq" and dataset["records"] == len(ROWS)
+    assert list(state.ab_campaigns) == ["shared-ab"]
+    assert len({r["ids"] for r in results}) == 1  # every run holds the same objects
+    assert [sum(r["created"][i] for r in results) for i in range(4)] == [1, 1, 1, 1]  # each made once
+    assert {r["records"] for r in results} == {len(ROWS)}
+
+
+def test_threads_released_together_converge(adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.set_faults(latency_seconds=0.1)
+    results = run_together(partial(first_run, adaptive_emulator.base_url, adaptive_emulator.api_key), 8)
+    assert_converged(adaptive_emulator, results)
+    again = first_run(adaptive_emulator.base_url, adaptive_emulator.api_key, 0)  # a later run changes nothing
+    assert again["ids"] == results[0]["ids"] and again["created"] == (False, False, False, False)
+    assert_converged(adaptive_emulator, results)
+
+
+def test_processes_released_together_converge(adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    adaptive_emulator.set_faults(latency_seconds=0.1)
+    results = run_together(partial(first_run, adaptive_emulator.base_url, adaptive_emulator.api_key), 4,
+                           processes=True)
+    assert_converged(adaptive_emulator, results)
+
+
+def test_a_feedback_key_of_another_kind_is_refused(adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    from dagster_labeling._core import InvalidInput
+
+    adaptive_emulator.ensure_project("shared")
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as c:
+        c.register_feedback_key("shared", "acceptance", kind="scalar")
+        with pytest.raises(InvalidInput, match="exists with kind SCALAR"):
+            c.ensure_feedback_key("shared", "acceptance", kind="bool")
+
+
+def test_ab_test_asset_runs_of_one_partition_arriving_together_share_one_test(
+        adaptive_emulator: AdaptiveEmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight runs of one partition: each looks the test up (none yet), then all create at once (held at a barrier
+    so that no look-up comes after a create, whatever Dagster's start-up jitter): one test, eight successes."""
+    adaptive_emulator.ensure_project("support", models=[LLAMA, QWEN], default=LLAMA)
+    with AdaptiveClient(adaptive_emulator.api_key, base_url=adaptive_emulator.base_url) as c:
+        c.register_feedback_key("support", "acceptance", kind="bool")
+    weeks = dg.StaticPartitionsDefinition(["w1"])
+    ab = build_adaptive_ab_test_asset(name="weekly_ab", project="support", feedback_key="acceptance",
+                                      models=[LLAMA, QWEN], partitions_def=weeks, wait_for_completion=False)
+    resource = AdaptiveResource(api_key=adaptive_emulator.api_key, base_url=adaptive_emulator.base_url)
+    adaptive_emulator.set_faults(latency_seconds=0.1)
+    everyone_looked = threading.Barrier(8, timeout=60)
+    create = AdaptiveClient.create_ab_test
+
+    def create_after_every_look_up(self: AdaptiveClient, *args: Any, **kwargs: Any) -> Any:
+        everyone_looked.wait()
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdaptiveClient, "create_ab_test", create_after_every_look_up)
+
+    def run(_worker: int) -> Any:
+        result = dg.materialize([ab], partition_key="w1", resources={"adaptive": resource}, raise_on_error=False)
+        return result.success, result.output_for_node("weekly_ab") if result.success else None
+
+    results = run_together(run, 8)
+    assert results == [(True, "weekly_ab__w1")] * 8
+    assert list(adaptive_emulator.state.ab_campaigns) == ["weekly_ab__w1"]
