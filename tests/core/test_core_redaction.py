@@ -144,3 +144,11 @@ def test_key_in_a_request_path_is_redacted_from_errors() -> None:
         assert key not in str(err) and key not in repr(err) and key not in err.path
     else:
         raise AssertionError("expected NotFound")
+
+
+def test_redact_headers_recognises_credential_headers_by_name():
+    credential = ["Proxy-Authorization", "Set-Cookie", "scale-callback-auth", "webhook-signature", "X-Refresh-Token",
+                  "X-Client-Secret", "X-Custom-Auth", "X-Session-Key", "X-Password"]
+    plain = ["Content-Type", "X-Request-Id", "Accept", "User-Agent", "Idempotency-Id"]
+    headers = {name: API_KEY for name in credential + plain}
+    assert redact_headers(headers) == {**dict.fromkeys(credential, "***"), **dict.fromkeys(plain, API_KEY)}
