@@ -113,10 +113,11 @@ class AdaptiveEmulatorHandle(EmulatorHandle):
 def fresh_platform(
     server: EmulatorServer, name: str, knobs: Sequence[str], overrides: Mapping[str, Any] | None = None
 ) -> Iterator[Any]:
-    """The platform's state, reset (state, faults, log) before and after, with ``knobs`` restored afterwards."""
+    """The platform's state, reset (state, faults, log) before and after, with ``knobs`` (and the body limit,
+    ``max_body_bytes``) restored afterwards."""
     server.reset(name)
     state = server.platform(name)
-    defaults = {knob: getattr(state, knob) for knob in knobs}
+    defaults = {knob: getattr(state, knob) for knob in (*knobs, "max_body_bytes")}
     for knob, value in (overrides or {}).items():
         setattr(state, knob, value)
     try:

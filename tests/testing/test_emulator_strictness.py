@@ -10,7 +10,7 @@ import pytest
 
 from dagster_labeling.testing import EmulatorServer, FaultConfig, HTTPError, PlatformEmulator, Request
 from dagster_labeling.testing.base import DEFAULT_MAX_BODY_BYTES
-from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle
+from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle, fresh_platform
 
 KEY = "toy-SECRET-key-0123"
 IDLE_SECONDS = 0.3
@@ -142,6 +142,12 @@ def test_a_client_sending_too_much_reads_the_413_and_a_body_at_the_limit_passes(
         assert c.put("/items/ok", content=at_limit).status_code == 200
         assert c.get("/items/ok").json() == "a" * (toy.max_body_bytes - 2)
     assert set(toy.items) == {"ok"}
+
+
+def test_a_test_that_lowers_the_body_limit_leaves_it_as_it_was(server: EmulatorServer) -> None:
+    with fresh_platform(server, "toy", ()) as state:
+        state.max_body_bytes = 10
+    assert server.platform("toy").max_body_bytes == DEFAULT_MAX_BODY_BYTES
 
 
 # -- 8c: idle connections --------------------------------------------------------------------------------
