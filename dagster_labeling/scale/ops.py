@@ -18,7 +18,7 @@ from pydantic import Field
 from dagster_labeling._core import WaitOptions
 from dagster_labeling._dagster.assets import bulk_progress_logger
 from dagster_labeling.scale.client import task_type_value
-from dagster_labeling.scale.pipeline import TaskMapping, responses_frame, submit_rows_to_batch, unique_id_for
+from dagster_labeling.scale.pipeline import TaskMapping, responses_frame, row_key_of, submit_rows_to_batch
 from dagster_labeling.scale.resource import ScaleResource
 
 
@@ -108,5 +108,5 @@ def scale_collect_responses_op(scale: ScaleResource, batch_name: str) -> pd.Data
     """The batch's tasks as a DataFrame: task id, status, review, and ``response.*`` columns."""
     with scale.get_client() as client:
         tasks = list(client.get_tasks(batch=batch_name))
-    prefix = unique_id_for(batch_name, "")  # row key = unique_id without "<batch>/", as in the responses asset
-    return responses_frame({(t.unique_id or t.task_id).removeprefix(prefix): t for t in tasks})
+    # The row key is read back from the unique_id; a task not created from a row keeps its unique_id or task id.
+    return responses_frame({row_key_of(batch_name, t.unique_id or "") or t.unique_id or t.task_id: t for t in tasks})

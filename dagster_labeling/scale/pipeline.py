@@ -1,10 +1,12 @@
 """DataFrame ↔ Scale batch logic shared by the asset factories and the ops (no Dagster imports).
 
-A DataFrame row becomes one task whose ``unique_id`` is ``<batch name>/<row key>``, so a retry, a re-run
-or a backfill of the same partition never creates a task twice.
+A DataFrame row becomes one task whose ``unique_id`` is ``<batch name>/<row key>`` (injective, see
+:func:`unique_id_for`), so a retry, a re-run or a backfill of the same partition never creates a task twice, and
+two different (batch, row) pairs never share a task.
 """
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dagster_labeling._core import BulkProgress, BulkResult, InvalidInput
+from dagster_labeling._dagster.naming import DIGEST_LENGTH, ID_SEPARATOR, join_id
 from dagster_labeling.scale.client import ScaleClient
 from dagster_labeling.scale.models import Task
 
@@ -38,7 +41,32 @@ def _native(value: Any) -> Any:
 
 
 def unique_id_for(batch_name: str, row_key: str) -> str:
-    return f"{batch_name}/{row_key}"
+    """The task's ``unique_id``: ``<batch>/<row key>``, injective (:func:`~dagster_labeling._dagster.naming.join_id`:
+    a batch or key holding ``/`` gets a digest suffix, so batch ``x`` key ``y/z`` and batch ``x/y`` key ``z`` differ).
+
+    >>> unique_id_for("reviews__2026-11-01", "r1")
+    'reviews__2026-11-01/r1'
+    >>> unique_id_for("x", "y/z") != unique_id_for("x/y", "z")
+    True
+    """
+    return join_id(batch_name, row_key)
+
+
+def row_key_of(batch_name: str, unique_id: str) -> str | None:
+    """The row key a :func:`unique_id_for` id was made from (None if the id is not of this batch).
+
+    >>> row_key_of("x", unique_id_for("x", "y/z")), row_key_of("x/y", unique_id_for("x", "y/z"))
+    ('y/z', None)
+    """
+    prefix = batch_name + ID_SEPARATOR
+    if not unique_id.startswith(prefix):
+        return None
+    rest = unique_id[len(prefix):]
+    hashed_tail = re.fullmatch(rf"(.*){re.escape(ID_SEPARATOR * 2)}[0-9a-f]{{{DIGEST_LENGTH}}}", rest, re.DOTALL)
+    for candidate in (rest, hashed_tail.group(1) if hashed_tail else None):
+        if candidate is not None and unique_id_for(batch_name, candidate) == unique_id:
+            return candidate
+    return None
 
 
 @dataclass(frozen=True)

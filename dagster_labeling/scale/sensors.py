@@ -2,13 +2,13 @@
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 
 from dagster_labeling._dagster.assets import latest_materialization
-from dagster_labeling._dagster.naming import partition_of
+from dagster_labeling._dagster.naming import PARTITION_SEPARATOR, partition_of
 from dagster_labeling.callbacks.inbox import InboxEvent
 from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
 from dagster_labeling.scale.assets import BATCH_NAME_META, BATCH_STATE_META
@@ -75,8 +75,19 @@ def build_scale_batch_completion_sensor(
         raise ValueError("max_batches_per_tick must be at least 1")
     prefix = batch_name_prefix or (batch_asset.key.path[-1] if batch_asset is not None else None)
 
-    def belongs(batch_name: str) -> tuple[bool, str | None]:
-        return (True, None) if prefix is None else partition_of(prefix, batch_name)
+    def partition_keys(instance: dg.DagsterInstance) -> Iterator[str]:
+        """The batch asset's partition keys, read only when a batch name must be matched against them."""
+        partitions = batch_asset.partitions_def if batch_asset is not None else None
+        if partitions is not None:
+            yield from partitions.get_partition_keys(dynamic_partitions_store=instance)
+
+    def belongs(batch_name: str, instance: dg.DagsterInstance) -> tuple[bool, str | None]:
+        """Whether the batch is one of ours, and its partition (a hashed name is matched against the keys)."""
+        if prefix is None:
+            return True, None
+        if batch_name != prefix and not batch_name.startswith(prefix + PARTITION_SEPARATOR):
+            return False, None  # every name remote_name makes from the prefix starts so (hashed ones too)
+        return partition_of(prefix, batch_name, partition_keys(instance))
 
     @dg.sensor(
         name=name,
@@ -100,13 +111,20 @@ def build_scale_batch_completion_sensor(
         scale: ScaleResource = getattr(context.resources, resource_key)
         newest = since
         touched: dict[str, None] = dict.fromkeys(carried)
+        membership: dict[str, tuple[bool, str | None]] = {}  # batch name -> belongs(), once per tick
+
+        def ours(batch_name: str) -> tuple[bool, str | None]:
+            if batch_name not in membership:
+                membership[batch_name] = belongs(batch_name, context.instance)
+            return membership[batch_name]
+
         with scale.get_client() as client:
             for task in client.get_tasks(project=project, updated_after=since,
                                          include_attachment_url=False):
                 updated = task.updated_at or task.completed_at
                 if updated and updated > newest:
                     newest = updated
-                if task.batch and task.batch not in seen and belongs(task.batch)[0]:
+                if task.batch and task.batch not in seen and ours(task.batch)[0]:
                     touched.setdefault(task.batch, None)
             candidates = list(touched)
             now_batches, carry = candidates[:max_batches_per_tick], candidates[max_batches_per_tick:]
@@ -117,7 +135,7 @@ def build_scale_batch_completion_sensor(
                 if counts.status != "completed":
                     continue
                 finished.append(batch_name)  # a completed batch takes no new tasks: never request it again
-                _, partition = belongs(batch_name)
+                _, partition = ours(batch_name)
                 if _already_handled_by_dagster(context.instance, batch_name, batch_asset, partition):
                     context.log.info(f"Scale batch {batch_name} completed; a Dagster run already handled it")
                     continue
