@@ -27,11 +27,11 @@ from dagster_labeling._dagster.assets import (
     partition_key_of,
 )
 from dagster_labeling.argilla.client import ArgillaClient
+from dagster_labeling.argilla.ids import in_partition
 from dagster_labeling.argilla.models import RecordInput, Settings
 from dagster_labeling.argilla.pipeline import (
     RecordMapping,
     annotations_frame,
-    in_partition,
     mean_agreement,
     preference_records,
     preference_settings,
@@ -79,7 +79,7 @@ def build_argilla_dataset_asset(
 
     The dataset is created with ``settings`` if missing (and reused after); each row becomes a record whose
     ``external_id`` is ``<partition>/<key>`` (key: ``mapping.key_column`` or a hash of the fields; injective, see
-    :func:`~dagster_labeling.argilla.pipeline.record_external_id`), so re-runs and backfills update records
+    :func:`~dagster_labeling.argilla.ids.record_external_id`), so re-runs and backfills update records
     instead of duplicating them. Parallel first runs (a backfill) converge on one dataset (see
     :meth:`ArgillaClient.ensure_dataset`). ``partitions_def`` defaults to the
     upstream asset's. Give either ``mapping`` or

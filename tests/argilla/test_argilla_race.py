@@ -3,8 +3,6 @@ against the emulator with latency, in threads and in processes: one workspace, o
 once, published once, every record exactly once; a re-run changes nothing. Also: 5xx and dropped answers on
 the create requests, and a draft left by a run that died."""
 
-import os
-
 import dagster as dg
 import pandas as pd
 import pytest
@@ -17,17 +15,14 @@ from dagster_labeling.testing.pytest_plugin import ArgillaEmulatorHandle
 from dagster_labeling.testing.race import run_together
 
 from .argilla_helpers import full_settings
+from .argilla_race_worker import DATASET, PARTITIONS, ROW_KEYS, WORKSPACE, first_run, rows_of
 
-PARTITIONS = [f"2026-01-{d:02d}" for d in range(1, 9)]
-DATASET, WORKSPACE = "backfill", "race-ws"
 FAST = RetryConfig(max_attempts=8, initial_backoff_seconds=0.01, max_backoff_seconds=0.1)
 
 
 @dg.asset(partitions_def=dg.StaticPartitionsDefinition(PARTITIONS))
 def day_rows(context: dg.AssetExecutionContext) -> pd.DataFrame:
-    day = context.partition_key
-    return pd.DataFrame({"id": [1, 2, 3], "prompt": [f"{day} q{i}" for i in range(3)], "answer": ["x", "y", "z"],
-                         "source": ["web", "unit", "web"]})
+    return pd.DataFrame(rows_of(context.partition_key))
 
 
 review = build_argilla_dataset_asset(
@@ -42,11 +37,6 @@ def _materialize(api_key: str, api_url: str, partition: str) -> bool:
                           resources={"argilla": resource, "io_manager": dg.mem_io_manager}).success
 
 
-def first_run_in_a_process(i: int) -> bool:
-    """A module-level target for ``run_together(processes=True)``: the emulator comes from the environment."""
-    return _materialize(os.environ["RACE_ARGILLA_KEY"], os.environ["RACE_ARGILLA_URL"], PARTITIONS[i])
-
-
 def _assert_converged(argilla: ArgillaEmulatorHandle, partitions: list[str]) -> dict[str, str]:
     state = argilla.state
     with state.lock:
@@ -59,7 +49,7 @@ def _assert_converged(argilla: ArgillaEmulatorHandle, partitions: list[str]) -> 
     assert [q["name"] for q in ds["questions"]] == [q.name for q in settings.questions]
     assert [m["name"] for m in ds["metadata-properties"]] == [m.name for m in settings.metadata]
     assert [v["name"] for v in ds["vectors-settings"]] == [v.name for v in settings.vectors]
-    assert sorted(state.external_ids(ds["json"]["id"])) == sorted(f"{p}/{k}" for p in partitions for k in (1, 2, 3))
+    assert sorted(state.external_ids(ds["json"]["id"])) == sorted(f"{p}/{k}" for p in partitions for k in ROW_KEYS)
     return {r["external_id"]: r["id"] for r in ds["records"].values()}
 
 
@@ -89,7 +79,7 @@ def test_four_first_runs_in_processes_converge(argilla_emulator: ArgillaEmulator
     argilla_emulator.set_faults(FaultConfig(latency_seconds=0.2))
     monkeypatch.setenv("RACE_ARGILLA_KEY", argilla_emulator.api_key)
     monkeypatch.setenv("RACE_ARGILLA_URL", argilla_emulator.api_url)
-    assert run_together(first_run_in_a_process, 4, processes=True) == [True] * 4
+    assert run_together(first_run, 4, processes=True) == [len(ROW_KEYS)] * 4
     _rerun_changes_nothing(argilla_emulator, _assert_converged(argilla_emulator, PARTITIONS[:4]))
 
 

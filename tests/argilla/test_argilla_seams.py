@@ -23,7 +23,7 @@ from dagster_labeling.argilla import (
     build_text_generation_dataset_asset,
     fetch_annotations,
 )
-from dagster_labeling.argilla.pipeline import in_partition, record_external_id
+from dagster_labeling.argilla.ids import in_partition, record_external_id
 from dagster_labeling.testing.pytest_plugin import ArgillaEmulatorHandle
 
 from .argilla_helpers import simple_settings
