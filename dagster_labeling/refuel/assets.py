@@ -28,6 +28,7 @@ from dagster_labeling._dagster.assets import (
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling.refuel.client import validate_finetune
+from dagster_labeling.refuel.containers import ensure_task
 from dagster_labeling.refuel.pipeline import (
     agreement,
     confidence_share,
@@ -66,10 +67,11 @@ def build_refuel_dataset_asset(
 ) -> dg.AssetsDefinition:
     """An asset that uploads an upstream DataFrame as the Refuel dataset ``dataset_name``.
 
-    Partitioned: the first partition creates the dataset; every other partition's rows are appended with
-    ``partition_column = <key>``, and a partition whose rows are already there is skipped, so a backfill of
-    N partitions appends each exactly once even when re-run. Unpartitioned: an existing dataset is kept
-    unless ``replace_existing``. Waits for ingestion by default.
+    Partitioned: every partition's rows go into the one dataset with ``partition_column = <key>``, and a
+    partition whose rows are already there is skipped, so a backfill of N partitions appends each exactly once,
+    even when they all start at once and when re-run (:func:`~dagster_labeling.refuel.pipeline.upload_or_append`).
+    Unpartitioned: an existing dataset is kept unless ``replace_existing``. Rows are sent as typed JSON, the
+    whole frame validated first.
     """
     upstream_key = asset_key_of(upstream)
 
@@ -88,10 +90,15 @@ def build_refuel_dataset_asset(
             )
             url = client.dataset_url(outcome.dataset_id)
         context.log.info(f"Refuel dataset {dataset_name}: {outcome.action}, {outcome.rows_sent} row(s) sent. {url}")
+        if outcome.duplicates:
+            context.log.warning(f"Other Refuel datasets are also called {dataset_name!r} and hold rows: "
+                                f"{outcome.duplicates}. The oldest ({outcome.dataset_id}) is used; merge or delete "
+                                "the others in Refuel.")
         return dg.MaterializeResult(metadata={
             "dagster/row_count": len(rows), DATASET_ID_META: outcome.dataset_id, "refuel/dataset_name": dataset_name,
             "refuel/action": outcome.action, "refuel/rows_sent": outcome.rows_sent,
             "refuel/dataset_url": dg.MetadataValue.url(url),
+            **({"refuel/duplicate_datasets": dg.MetadataValue.json(outcome.duplicates)} if outcome.duplicates else {}),
         })
 
     return _refuel_dataset_asset
@@ -115,6 +122,9 @@ def build_refuel_labels_asset(
     dataset_name: str,
     task: str,
     fields: Sequence[str] = (),
+    task_context: str | None = None,
+    task_fields: Sequence[Mapping[str, Any]] | None = None,
+    task_model: str | None = None,
     partition_column: str = "dagster_partition",
     num_items: int | None = None,
     wait_for_completion: bool = True,
@@ -136,7 +146,14 @@ def build_refuel_labels_asset(
     ``wait_for_completion=False`` it returns the items fetched so far and leaves completion to
     :func:`build_refuel_task_run_sensor`. Metadata: run URL and state, label distribution and mean confidence
     per field, row count.
+
+    With ``task_fields`` (and ``task_context``, optionally ``task_model``: see ``RefuelClient.create_task``) the
+    asset defines the task when it does not exist yet; parallel partitions agree on one task
+    (:func:`~dagster_labeling.refuel.containers.ensure_task`). Without, the task must exist.
     """
+    if task_fields is not None and not task_context:
+        raise InvalidInput("task_fields needs task_context: the task's instructions, e.g. 'You label reviews.'.",
+                           field="task_context")
     dataset_key = asset_key_of(dataset_asset)
     parts = partitions_like(partitions_def, dataset_asset)
 
@@ -154,6 +171,9 @@ def build_refuel_labels_asset(
             cancel_on_timeout=cancel_on_timeout,
         )
         with refuel.get_client() as client:
+            if task_fields is not None:
+                defined = ensure_task(client, task, dataset_name, str(task_context), task_fields, model=task_model)
+                context.log.info(f"Refuel task {task}: {'defined' if defined.created else 'found'} ({defined.id})")
             run = client.start_task_run(task, dataset_name, num_items=num_items)
             context.log.info(f"Started Refuel task run {run.id}: {run.url}")
             status = run.wait(options, log=context.log) if waits else run.refresh()

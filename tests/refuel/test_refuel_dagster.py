@@ -255,3 +255,43 @@ def test_checks_on_a_partitioned_labels_asset_judge_only_their_partition(emu: Re
     assert evaluations["sentiment_confidence_at_least_90"].passed
     assert evaluations["sentiment_confidence_at_least_90"].metadata["rows"].value == 30
     assert evaluations["sentiment_agrees_with_gt"].passed
+
+
+def test_labels_asset_defines_its_task_once(emu: RefuelEmulatorHandle) -> None:
+    data = {"all": reviews_frame(6)}
+    dataset = build_refuel_dataset_asset(name="reviews_dataset", upstream="reviews", dataset_name="reviews")
+    labels = build_refuel_labels_asset(name="reviews_labels", dataset_asset=dataset, dataset_name="reviews",
+                                       task="sent", fields=["sentiment"], task_context="You label reviews.",
+                                       task_fields=[SENTIMENT], poll_interval_seconds=0.02)
+    for _ in range(2):
+        result = run([upstream(data), dataset, labels], emu)
+        assert result.success and meta(result, "reviews_labels")["dagster/row_count"] == 6
+    assert [t["task_name"] for t in emu.state.tasks.values()] == ["sent"]
+    with pytest.raises(InvalidInput, match="task_context"):
+        build_refuel_labels_asset(name="x", dataset_asset=dataset, dataset_name="reviews", task="t",
+                                  task_fields=[SENTIMENT])
+
+
+def test_datasets_left_by_the_old_race_oldest_used_empty_ones_removed(emu: RefuelEmulatorHandle) -> None:
+    """Same-named datasets made before this version: rows go to the oldest, whatever order the list shows; an
+    empty duplicate is deleted, one holding rows is reported and left alone."""
+    state = emu.state
+    columns = ["text", "gt", "stars", "dagster_partition"]
+    rows = [dict(r, dagster_partition="d1") for r in reviews_frame(3).to_dict("records")]
+    pid = state.ensure_project(emu.project)["id"]
+    with state.lock:
+        newer = state._make_dataset(pid, "daily", columns, rows, ready=True)
+        older = state._make_dataset(pid, "daily", columns, rows, ready=True)
+        empty = state._make_dataset(pid, "daily", columns, [], ready=True)
+        older["created_at"], newer["created_at"] = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
+        empty["created_at"] = "2026-01-03T00:00:00.000Z"
+    parts = dg.StaticPartitionsDefinition(["d1", "d2"])
+    dataset = build_refuel_dataset_asset(name="reviews_dataset", upstream="reviews", dataset_name="daily",
+                                         partitions_def=parts)
+    data = {"d1": reviews_frame(3), "d2": reviews_frame(4)}
+    result = run([upstream(data, parts), dataset], emu, partition_key="d2")
+    assert result.success and meta(result, "reviews_dataset")["refuel/action"] == "appended"
+    assert meta(result, "reviews_dataset")["refuel/duplicate_datasets"] == [newer["id"]]
+    assert len(older["rows"]) == 7 and len(newer["rows"]) == 3 and empty["id"] not in state.datasets
+    again = run([upstream(data, parts), dataset], emu, partition_key="d1")
+    assert meta(again, "reviews_dataset")["refuel/action"] == "skipped" and len(older["rows"]) == 7
