@@ -1,5 +1,6 @@
 """The plug-in point for platform emulators: a raw-path router, request log, and the ``PlatformEmulator`` base."""
 
+import asyncio
 import base64
 import bisect
 import inspect
@@ -83,8 +84,8 @@ class LoggedRequest:
 class RequestLog:
     """A bounded, thread-safe log of the requests that reached one platform emulator.
 
-    Requests answered by an injected 429/5xx or dropped before processing are not in it; the
-    fault injector counts those.
+    Requests answered by an injected 429/5xx or dropped before processing are not in it (the fault
+    injector counts those), nor requests refused before the platform saw them (a body too large or too slow).
     """
 
     def __init__(self, maxlen: int = 20_000) -> None:
@@ -356,32 +357,40 @@ class BodyLimit:
     """ASGI wrapper of a platform: a body over ``platform.max_body_bytes`` gets a 413, never read whole.
 
     A declared ``Content-Length`` over the limit is answered before a byte of the body is read; a chunked body
-    is read until it passes the limit. The server discards what the client still sends. A body within the
-    limit is handed on to the platform as one message.
+    is read until it passes the limit. The server discards what the client still sends. A body that stops
+    arriving for ``idle_timeout_seconds`` gets a 408 and the connection is closed. A body within the limit is
+    handed on to the platform as one message.
     """
 
-    def __init__(self, platform: PlatformEmulator) -> None:
+    def __init__(self, platform: PlatformEmulator, idle_timeout_seconds: float | None = None) -> None:
         self.platform = platform
+        self.idle_timeout_seconds = idle_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.platform(scope, receive, send)
             return
         limit = self.platform.max_body_bytes
+        too_large = f"Request body is larger than the limit of {limit} bytes"
         declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._too_large(send, limit)
+            await self._refuse(send, 413, too_large)
             return
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout_seconds)
+            except asyncio.TimeoutError:
+                await self._refuse(send, 408, f"Request body not received within {self.idle_timeout_seconds:g} s",
+                                   close=True)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                await self._too_large(send, limit)
+                await self._refuse(send, 413, too_large)
                 return
             if not message.get("more_body"):
                 break
@@ -392,10 +401,12 @@ class BodyLimit:
 
         await self.platform(scope, replay, send)
 
-    async def _too_large(self, send: Send, limit: int) -> None:
-        body = self.platform.error_body(413, f"Request body is larger than the limit of {limit} bytes")
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    async def _refuse(self, send: Send, status: int, message: str, close: bool = False) -> None:
+        body = self.platform.error_body(status, message)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

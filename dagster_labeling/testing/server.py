@@ -29,7 +29,8 @@ class EmulatorServer:
         clock: shared :class:`Clock` for the default platforms (default: real time, ``time_scale=1``).
         faults: per-platform :class:`FaultConfig` to start with.
         tick_interval: real seconds between ticks that drive simulated progress.
-        idle_timeout_seconds: a connection idle this long (no request under way) is closed, as real servers do.
+        idle_timeout_seconds: a connection idle this long (no request under way) is closed, and a request body
+            that stops arriving this long gets a 408, as real servers do.
         platform_options: extra keyword arguments per platform name for the default factories.
     """
 
@@ -61,7 +62,7 @@ class EmulatorServer:
             ]
         self.platforms: dict[str, PlatformEmulator] = {p.name: p for p in platforms}
         self.injectors: dict[str, FaultInjector] = {
-            name: FaultInjector(BodyLimit(p), p.error_body, (faults or {}).get(name))
+            name: FaultInjector(BodyLimit(p, idle_timeout_seconds), p.error_body, (faults or {}).get(name))
             for name, p in self.platforms.items()
         }
         routes: list[Any] = [Route("/", self._index), Route("/healthz", self._index)]

@@ -162,6 +162,16 @@ def test_a_connection_stalled_in_its_request_head_is_closed(server: EmulatorServ
         assert _closed_by_server(sock)
 
 
+def test_a_request_whose_body_stops_arriving_gets_408_and_is_closed(server: EmulatorServer,
+                                                                   toy: ToyEmulator) -> None:
+    with _connect(server) as sock:
+        sock.sendall(_head("PUT", "/items/a", "Content-Length: 100\r\n") + b'["the first 20 bytes"')
+        status, body = _read_response(sock)
+        assert status == 408 and json.loads(body)["code"] == 408
+        assert _closed_by_server(sock)
+    assert toy.items == {}
+
+
 def test_an_idle_keep_alive_connection_is_closed_after_its_answer(server: EmulatorServer, toy: ToyEmulator) -> None:
     toy.items["a"] = 1
     with _connect(server) as sock:
