@@ -155,3 +155,24 @@ def test_missing_optional_values_are_left_out(argilla_emulator) -> None:
     assert first["external_id"] == "1" and first["metadata"] == {}
     assert first["suggestions"][0]["value"] == "math" and "score" not in first["suggestions"][0]
     assert second["suggestions"] == [] and second["metadata"] == {"source": "web"}
+
+
+def test_push_records_op_refuses_a_dirty_frame_before_any_request(argilla_emulator) -> None:
+    from dagster_labeling.argilla import argilla_push_records_op
+
+    @dg.op
+    def rows() -> pd.DataFrame:
+        return pd.DataFrame({"k": ["a", None, "a"], "p": ["x", "y", "z"], "a": ["1", "2", float("inf")]})
+
+    @dg.job
+    def push() -> None:
+        argilla_push_records_op(rows())
+
+    config = {"ops": {"argilla_push_records_op": {"config": {
+        "dataset_name": "ops-ds", "fields": {"prompt": "p", "answer": "a"}, "key_column": "k"}}}}
+    with pytest.raises(InvalidRows) as refused:
+        push.execute_in_process(resources={"argilla": _resource(argilla_emulator)}, run_config=config)
+    message = str(refused.value)
+    assert "column 'k' (the row key) has no value — 1 row(s): [1]" in message  # was sent as the id "nan"
+    assert "column 'k' (the row key) repeats 'a' — 2 row(s): [0, 2]" in message
+    assert argilla_emulator.request_log.entries() == []
