@@ -35,8 +35,12 @@ def emulate_command(
 ) -> None:
     """Run the platform emulators (Scale AI, …) until Ctrl-C."""
     key = api_key or os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
-    key_source = ("the one given with --api-key" if api_key else f"from ${API_KEY_ENV}"
-                  if os.environ.get(API_KEY_ENV) else f"the default '{DEFAULT_API_KEY}'")
+    if api_key:  # where the key came from is printed, never the key
+        key_source = "the one given with --api-key"
+    elif os.environ.get(API_KEY_ENV):
+        key_source = f"from ${API_KEY_ENV}"
+    else:
+        key_source = f"the default '{DEFAULT_API_KEY}'"
     faults = FaultConfig(rate=fault_rate, seed=fault_seed, latency_seconds=latency_ms / 1000.0)
     scale_options = {"callback_auth_key": scale_callback_key} if scale_callback_key else {}
     server = EmulatorServer(
