@@ -14,6 +14,8 @@ every one of them can see "no dataset" and create its own. The scheme here:
    used only once it is *settled*: older than Refuel's clock at the listing (the answer's ``Date`` less the
    round trip) by ``settle_seconds`` plus the timestamps' millisecond. Anything created after that listing
    has a later ``created_at``, so the canonical one can never change again. Until then, wait and list again.
+   A create whose answer is lost (a 5xx, a dropped connection) is not sent blindly again: the next listing
+   shows whether it happened.
 4. **Remove what the race left.** Each racer deletes the duplicate it created. Empty duplicate datasets left by
    others (a racer killed before its clean-up) are deleted too: nobody writes into a non-canonical dataset, so
    an empty one stays empty. A duplicate that holds rows (made by hand, or by versions before this scheme) is
@@ -27,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dagster_labeling._core import InvalidInput, NotFound, WaitOptions
+from dagster_labeling._core import ConnectionFailed, InvalidInput, NotFound, RateLimited, ServerError, WaitOptions
 from dagster_labeling.refuel.client import RefuelClient, creation_order
 from dagster_labeling.refuel.errors import RefuelConflict
 from dagster_labeling.refuel.models import Dataset, Task
@@ -59,7 +61,12 @@ def settle(client: RefuelClient, kind: Literal["dataset", "task"], name: str,
     while True:
         found, server_now = client.named(kind, name)
         if not found:
-            created = create()
+            try:
+                created = create()
+            except (ServerError, RateLimited, ConnectionFailed):
+                if time.monotonic() > deadline:
+                    raise
+                # the answer was lost or refused for now: the next listing shows whether it was created
             continue
         canonical = found[0]
         age = server_now - creation_order(canonical)[0]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dagster_labeling._core import RetryPolicy
 from dagster_labeling.refuel import RefuelClient
 from dagster_labeling.refuel.containers import ensure_task
 from dagster_labeling.refuel.pipeline import upload_or_append
@@ -41,7 +42,8 @@ def partition_rows(key: str) -> pd.DataFrame:
 
 def client_for(target: RaceTarget) -> RefuelClient:
     return RefuelClient(target.api_key, project=target.project, base_url=target.base_url, settle_seconds=0.0,
-                        label_rate_per_minute=None)
+                        label_rate_per_minute=None,
+                        retry=RetryPolicy(max_attempts=8, initial_backoff_seconds=0.01, max_backoff_seconds=0.05))
 
 
 def append_partition(target: RaceTarget, i: int) -> str:

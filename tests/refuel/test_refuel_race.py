@@ -53,6 +53,17 @@ def test_eight_threads_first_runs_make_one_dataset_and_rerun_changes_nothing(
     assert len(items) == 8 * ROWS_PER_PARTITION
 
 
+def test_eight_threads_with_20pct_faults_still_end_exact(refuel_emulator: RefuelEmulatorHandle,
+                                                         target: RaceTarget) -> None:
+    refuel_emulator.set_faults(rate=0.2, seed=11, latency_seconds=LATENCY, retry_after_seconds=0.0,
+                               slow_seconds=0.01)
+    run_together(partial(append_partition, target), 8)
+    assert_one_dataset_every_row_once(refuel_emulator, 8)
+    assert run_together(partial(append_partition, target), 8) == ["skipped"] * 8
+    assert_one_dataset_every_row_once(refuel_emulator, 8)
+    assert sum(refuel_emulator.fault_counters().values()) > 0
+
+
 def test_eight_threads_define_one_task(refuel_emulator: RefuelEmulatorHandle, target: RaceTarget) -> None:
     append_partition(target, 0)
     ids = run_together(partial(define_task, target), 8)
