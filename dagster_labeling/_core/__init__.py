@@ -31,15 +31,23 @@ from dagster_labeling._core.jobs import (
 )
 from dagster_labeling._core.pagination import paginate
 from dagster_labeling._core.ratelimit import RateLimiter
-from dagster_labeling._core.redaction import Redactor, mask, redact_headers
+from dagster_labeling._core.redaction import Redactor, mask, mask_url, redact_headers
 from dagster_labeling._core.retry import NO_RETRY, RetryPolicy, parse_retry_after
-from dagster_labeling._core.transport import HttpTransport, Timeouts, encode_query, quote_path_segment
+from dagster_labeling._core.transport import (
+    HttpTransport,
+    Timeouts,
+    check_base_url,
+    encode_query,
+    quote_path_segment,
+)
 
 __all__ = [
     "NO_RETRY",
     "basic_auth_header",
     "encode_query",
     "mask",
+    "mask_url",
+    "check_base_url",
     "paginate",
     "parse_retry_after",
     "quote_path_segment",

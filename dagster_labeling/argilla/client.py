@@ -30,6 +30,8 @@ from dagster_labeling._core import (
     RetryPolicy,
     Timeouts,
     Unauthorized,
+    check_base_url,
+    mask_url,
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient
@@ -171,11 +173,13 @@ class ArgillaClient(PlatformClient):
         if not api_key:
             raise InvalidInput("Argilla api_key is empty: set it (e.g. dg.EnvVar('ARGILLA_API_KEY')).",
                                field="api_key")
-        self.api_url = api_url.rstrip("/")
+        root = api_url.rstrip("/") if isinstance(api_url, str) else api_url
+        check_base_url("Argilla", root)  # a bad api_url is reported as given, before /api/v1 is added
+        self.api_url = mask_url(root)  # shown in reprs and UI links: credentials written into it masked
         self.max_concurrency = max_concurrency
         self._http = HttpTransport(
             platform="Argilla",
-            base_url=f"{self.api_url}/api/v1",
+            base_url=f"{root}/api/v1",
             auth=HeaderAuth({"X-Argilla-Api-Key": api_key}),  # as the SDK sends it
             secrets=[api_key],
             timeouts=timeouts,

@@ -194,3 +194,13 @@ def test_faults_are_retried_and_give_exact_counts(client, argilla_emulator):
     assert not result.failures and len(listed) == 2000
     assert len({r.external_id for r in listed}) == 2000
     assert sum(v for k, v in argilla_emulator.fault_counters().items() if k != "requests") > 0
+
+
+def test_credentials_in_api_url_are_never_shown():
+    client = ArgillaClient("k", api_url="https://user:s3cret@argilla.example.com/?api_key=sk-9")
+    shown = repr(client) + client.dataset_url("d1") + client.base_url
+    assert "s3cret" not in shown and "sk-9" not in shown and "argilla.example.com" in shown
+    client.close()
+    with pytest.raises(InvalidInput, match="'localhost:6900'.*e.g. 'http://localhost:6900'") as bad:
+        ArgillaClient("k", api_url="localhost:6900")
+    assert bad.value.field == "base_url" and "/api/v1" not in str(bad.value)
