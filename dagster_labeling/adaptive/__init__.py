@@ -8,12 +8,9 @@ recipe job (training, evaluation) asset.
 ...                                           base_url="https://adaptive.example.com")}
 """
 
-from dagster_labeling.adaptive.assets import (
-    build_adaptive_ab_test_asset,
-    build_adaptive_interactions_asset,
-    build_adaptive_job_asset,
-    build_adaptive_promote_winner_asset,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.errors import (
     AdaptiveBadRequest,
@@ -37,8 +34,33 @@ from dagster_labeling.adaptive.models import (
     ModelService,
     Project,
 )
-from dagster_labeling.adaptive.resource import AdaptiveResource
-from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor, build_adaptive_job_sensor
+
+if TYPE_CHECKING:
+    from dagster_labeling.adaptive.assets import (
+        build_adaptive_ab_test_asset,
+        build_adaptive_interactions_asset,
+        build_adaptive_job_asset,
+        build_adaptive_promote_winner_asset,
+    )
+    from dagster_labeling.adaptive.resource import AdaptiveResource
+    from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor, build_adaptive_job_sensor
+
+# The Dagster parts load on first use: the client alone does not import Dagster (nor pandas), so a script or a
+# worker process that only talks to Adaptive starts in a second, not five.
+_DAGSTER_PARTS = {
+    "build_adaptive_ab_test_asset": "assets", "build_adaptive_interactions_asset": "assets",
+    "build_adaptive_job_asset": "assets", "build_adaptive_promote_winner_asset": "assets",
+    "AdaptiveResource": "resource", "build_adaptive_ab_test_sensor": "sensors",
+    "build_adaptive_job_sensor": "sensors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _DAGSTER_PARTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AbTest", "AbTestReport", "AdaptiveAbTestHandle", "AdaptiveBadRequest", "AdaptiveClient", "AdaptiveError",

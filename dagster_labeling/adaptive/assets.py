@@ -29,7 +29,7 @@ from dagster_labeling._dagster.assets import (
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
 from dagster_labeling._dagster.naming import join_id, remote_name
-from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient
+from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.models import AbTest, Job
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
@@ -249,6 +249,28 @@ def job_metadata(job: Job) -> dict[str, Any]:
     return metadata
 
 
+def _one_job_per_launch(client: AdaptiveClient, context: dg.AssetExecutionContext, project: str, job_name: str,
+                        recipe: str, args: Mapping[str, Any] | None, started: AdaptiveJobHandle) -> AdaptiveJobHandle:
+    """The job that runs of this partition started together share (job names are not unique on Adaptive).
+
+    Each run, after starting its job, lists the project's jobs and keeps the earliest with this name, recipe and
+    args that did not fail or get canceled: every run sees that one (it was started before theirs), so all keep
+    the same; a run whose job is not it cancels its own and follows the kept one."""
+    wanted = launch_key(dict(args or {}))
+    same = [j for j in client.list_jobs(project)
+            if j.name == job_name and j.recipe is not None and j.recipe.key == recipe
+            and launch_key(j.args or {}) == wanted and j.status not in ("FAILED", "CANCELED")]
+    if not any(j.id == started.id for j in same):  # not among the latest listed: nothing to reconcile with
+        return started
+    kept = min(same, key=lambda j: (j.created_at or 0, j.id))
+    if kept.id == started.id:
+        return started
+    outcome = started.cancel()
+    context.log.info(f"Another run of this partition started Adaptive job {kept.id} ({job_name}) first: following "
+                     f"it, and canceled {started.id} ({outcome.describe()})")
+    return client.job(kept.id)
+
+
 def build_adaptive_job_asset(
     *,
     name: str,
@@ -296,10 +318,12 @@ def build_adaptive_job_asset(
         with adaptive.get_client() as client:
             handle = earlier_launch(context, asset_key, key, JOB_ID_META, client.job, "Adaptive job")
             if handle is None:
-                handle = client.run_job(project, recipe, args=args, name=adaptive_key(name, partition_key_of(context)),
-                                        num_gpus=num_gpus, compute_pool=compute_pool)
+                job_name = adaptive_key(name, partition_key_of(context))
+                started = client.run_job(project, recipe, args=args, name=job_name, num_gpus=num_gpus,
+                                         compute_pool=compute_pool)
+                context.log.info(f"Started Adaptive job {started.id} ({recipe}) in project {project}")
+                handle = _one_job_per_launch(client, context, project, job_name, recipe, args, started)
                 record_launch(context, asset_key, key, JOB_ID_META, handle.id)
-                context.log.info(f"Started Adaptive job {handle.id} ({recipe}) in project {project}")
             options.raise_on_failure = False  # a failed job fails the step below, with its metadata
             status = handle.wait(options, log=context.log) if waits else handle.refresh()
             job = handle.job or client.get_job(handle.id)

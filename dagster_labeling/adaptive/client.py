@@ -74,7 +74,8 @@ _AB_REPORT = ("report { pValue variants { variant { id key name } interval { sta
 _DATASET = "id key name createdAt kind records downloadUrl"
 _JOB = ("id name status createdAt startedAt endedAt progress error kind artifacts { id name kind status "
         "byproducts { __typename ... on EvaluationByproducts { evalResults { mean min max count "
-        "modelService { key name } metric { key name } } } } }")
+        "modelService { key name } metric { key name } } } } } recipe { id key name } "
+        "details { __typename ... on CustomRecipeJobDetails { args } }")
 _COMPLETION = (f"id chatMessages {{ role content }} completion source model {{ id key name }} "
                f"directScores {{ id value details createdAt metric {{ {_METRIC} }} }} labels {{ key value }} "
                "createdAt")

@@ -194,6 +194,14 @@ class Job(_Graph):
     error: str | None = None
     kind: str | None = None
     artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    recipe: Ref | None = None
+    details: dict[str, Any] | None = None
+
+    @property
+    def args(self) -> dict[str, Any] | None:
+        """The recipe's arguments the job was started with (a custom recipe job's ``details.args``)."""
+        args = (self.details or {}).get("args")
+        return dict(args) if isinstance(args, dict) else None
 
     @property
     def eval_results(self) -> list[EvalResult]:

@@ -9,27 +9,16 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from dagster_labeling._core import RetryPolicy
-from dagster_labeling.adaptive import AdaptiveClient, AdaptiveResource, build_adaptive_ab_test_asset
+from dagster_labeling.adaptive import (
+    AdaptiveClient,
+    AdaptiveResource,
+    build_adaptive_ab_test_asset,
+    build_adaptive_job_asset,
+)
 from dagster_labeling.testing.pytest_plugin import AdaptiveEmulatorHandle
 from dagster_labeling.testing.race import run_together
 
-LLAMA, QWEN = "llama-3.1-8b-instruct", "qwen-2.5-7b"
-ROWS = [{"messages": [{"role": "user", "content": f"q{i}"}], "completion": f"a{i}"} for i in range(5)]
-RETRY = RetryPolicy(max_attempts=8, initial_backoff_seconds=0.001, max_backoff_seconds=0.01)
-
-
-def first_run(base_url: str, api_key: str, _worker: int) -> dict[str, Any]:
-    """What a first run sets up: the project (models attached), the feedback key, the dataset, the A/B test."""
-    with AdaptiveClient(api_key, base_url=base_url, retry=RETRY) as c:
-        project, project_new = c.ensure_project("shared", "Shared")
-        c.attach_model("shared", LLAMA)
-        c.attach_model("shared", QWEN)
-        key, key_new = c.ensure_feedback_key("shared", "acceptance", kind="bool")
-        dataset, dataset_new = c.ensure_dataset("shared", "faq", ROWS)
-        test, test_new = c.ensure_ab_test("shared", "shared-ab", "acceptance", [LLAMA, QWEN])
-        return {"ids": (project.id, key.id, dataset.id, test.id),
-                "created": (project_new, key_new, dataset_new, test_new), "records": dataset.records}
+from .race_workers import LLAMA, QWEN, ROWS, first_run
 
 
 def assert_converged(emu: AdaptiveEmulatorHandle, results: list[dict[str, Any]]) -> None:
@@ -98,3 +87,25 @@ def test_ab_test_asset_runs_of_one_partition_arriving_together_share_one_test(
     results = run_together(run, 8)
     assert results == [(True, "weekly_ab__w1")] * 8
     assert list(adaptive_emulator.state.ab_campaigns) == ["weekly_ab__w1"]
+
+
+def test_job_asset_runs_of_one_partition_arriving_together_share_one_job(
+        adaptive_emulator: AdaptiveEmulatorHandle) -> None:
+    """Job names are not unique on Adaptive: each run starts a job, then keeps the earliest of the partition's
+    (the same for all) and cancels its own if it is not that one."""
+    adaptive_emulator.ensure_project("support", models=[LLAMA], default=LLAMA)
+    adaptive_emulator.state.job_run_seconds = 3600.0
+    weeks = dg.StaticPartitionsDefinition(["w1"])
+    tuned = build_adaptive_job_asset(name="tuned", project="support", recipe="sft", args={"model": LLAMA},
+                                     partitions_def=weeks, wait_for_completion=False)
+    resource = AdaptiveResource(api_key=adaptive_emulator.api_key, base_url=adaptive_emulator.base_url)
+    adaptive_emulator.set_faults(latency_seconds=0.1)
+
+    def run(_worker: int) -> Any:
+        result = dg.materialize([tuned], partition_key="w1", resources={"adaptive": resource})
+        return result.output_for_node("tuned")
+
+    outputs = run_together(run, 8)
+    statuses = {j["id"]: j["status"] for j in adaptive_emulator.state.jobs.values()}
+    [kept] = [job_id for job_id, status in statuses.items() if status != "CANCELED"]
+    assert outputs == [kept] * 8 and len(statuses) == 8  # one job goes on; the other seven were canceled
