@@ -8,6 +8,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dagster_labeling._core.rows import InvalidRows
 from dagster_labeling.adaptive import (
@@ -140,3 +142,27 @@ def test_keys_are_injective_within_adaptive_rules() -> None:
     assert len(long) <= 128 and long != adaptive_key("reviews", "p" * 299)
     for name in (adaptive_key("ab", "eu/west"), adaptive_key("ab", "día 1"), long):
         assert all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in name)
+
+
+parts = st.text(min_size=1, max_size=40) | st.sampled_from(["a__b", "a/b", "__", "/", "x" * 200, "día", "2026-11-02"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(parts, parts | st.none()), st.tuples(parts, parts | st.none()))
+def test_adaptive_keys_are_injective_valid_and_map_back(a: tuple[str, str | None],
+                                                         b: tuple[str, str | None]) -> None:
+    from dagster_labeling._dagster.naming import partition_of
+    from dagster_labeling.adaptive.assets import KEY_CHARACTERS, KEY_MAX_LENGTH
+
+    key = adaptive_key(*a)
+    assert len(key) <= KEY_MAX_LENGTH and all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in key)
+    assert (key == adaptive_key(*b)) == (a == b)
+    base, partition = a
+    assert partition_of(base, key, [p for p in (partition, "other") if p], allowed=KEY_CHARACTERS,
+                        max_length=KEY_MAX_LENGTH) == (True, partition)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(parts, parts | st.none(), parts), st.tuples(parts, parts | st.none(), parts))
+def test_row_labels_are_injective(a: tuple[str, str | None, str], b: tuple[str, str | None, str]) -> None:
+    assert (row_label(*a) == row_label(*b)) == (a == b)
