@@ -57,6 +57,7 @@ class AdaptiveUploadHandle(JobHandle):
     """The server's processing of a chunked dataset upload: PENDING, then DONE or ERROR."""
 
     kind = "Adaptive dataset upload"
+    cancel_settle_seconds = 0.0  # nothing can stop it: re-read once and report it running
 
     def __init__(self, client: "AdaptiveClient", project: str, dataset_id: str) -> None:
         super().__init__(dataset_id)
@@ -72,8 +73,9 @@ class AdaptiveUploadHandle(JobHandle):
                          done=None if progress is None else int(float(progress) * 100),
                          total=None if progress is None else 100)
 
-    def cancel_remote(self) -> None:  # the API has no way to stop the processing of an upload
-        return None
+    def cancel_remote(self) -> CancelCounts:
+        """The API has no way to stop the processing of an upload: reported as not canceled, with why."""
+        return CancelCounts(not_canceled={self.id: "Adaptive has no way to stop the processing of an upload"})
 
 
 class AdaptiveJobHandle(JobHandle):

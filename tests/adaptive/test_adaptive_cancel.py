@@ -152,3 +152,21 @@ def test_label_lookup_follows_the_cursor_through_every_page(adaptive_emulator: A
                                              labels={"dagster_row": f"r{i}"}).completion_id for i in range(7)}
         c.create_interaction(project, [{"role": "user", "content": "other"}], "x", labels={"dagster_row": "zz"})
         assert c.interactions_with_label(project, "dagster_row", [*ids, "absent"], page_size=2) == ids
+
+
+def test_an_upload_being_processed_cannot_be_canceled_and_says_why(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                                   project: str) -> None:
+    from dagster_labeling.adaptive.handles import AdaptiveUploadHandle
+
+    adaptive_emulator.state.upload_processing_polls = 1000
+    with client(adaptive_emulator) as c:
+        session = c._rest("upload/init", {"content_type": "application/jsonl", "metadata": None,
+                                          "total_parts_count": 1})["session_id"]
+        c._http.request("POST", "api/v1/upload/part", params={"session_id": session, "part_number": 1},
+                        content=b'{"messages": [{"role": "user", "content": "q"}], "completion": "a"}\n')
+        created = c.graphql("CreateDatasetFromMultipartUpload", {"input": {
+            "project": project, "name": "faq", "key": "faq", "uploadSessionId": session}})
+        handle = AdaptiveUploadHandle(c, project, created["createDatasetFromMultipartUpload"]["datasetId"])
+        with pytest.raises(CancelIncomplete, match="no way to stop"):
+            handle.cancel()
+    assert handle.last_cancel is not None and handle.last_cancel.canceled == 0
