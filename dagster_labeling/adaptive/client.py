@@ -94,9 +94,11 @@ def already_exists(error: Exception) -> bool:
 
 def _get_or_create(get: Callable[[], T], create: Callable[[], T], *,
                    taken: Callable[[], T] | None = None) -> tuple[T, bool]:
-    """``(object, created)``: look it up; create it if missing; if the create finds the key taken (another run
-    won the race, or a retried create whose first answer was lost), fetch what is there (with ``taken`` if
-    given, else ``get``)."""
+    """``(object, created)``: look it up; create it if missing; if the create is refused because the key is
+    taken (another run won the race, or a retried create whose first answer was lost), fetch what is there
+    (with ``taken`` if given, e.g. to wait for it to land, else ``get``). Adaptive does not document the
+    wording of a duplicate-key error, so any refused create is followed by a look-up: the error is raised only
+    if there is nothing under the key."""
     try:
         return get(), False
     except AdaptiveNotFound:
@@ -104,9 +106,11 @@ def _get_or_create(get: Callable[[], T], create: Callable[[], T], *,
     try:
         return create(), True
     except AdaptiveGraphQLError as error:
-        if not already_exists(error):
-            raise
-    return (taken or get)(), False
+        fetch = taken if taken is not None and already_exists(error) else get
+        try:
+            return fetch(), False
+        except AdaptiveNotFound:
+            raise error from None
 
 
 def upload_parts(size: int) -> tuple[int, int]:

@@ -233,3 +233,28 @@ def test_a_part_that_fails_aborts_the_upload_session(tmp_path: Any) -> None:
     abort = rec.requests[-1]
     assert abort.method == "DELETE" and abort.url.path.endswith("/upload/abort")
     assert json.loads(abort.content) == {"session_id": "upl-2"}
+
+
+def test_a_create_refused_in_other_words_is_resolved_by_a_look_up() -> None:
+    """The duplicate-key wording of the real server is not documented: any refused create looks the key up."""
+    described = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        operation = json.loads(request.content)["operationName"]
+        if operation == "CreateProject":
+            return httpx.Response(200, json={"errors": [{"message": "duplicate key violates unique constraint"}],
+                                             "data": None})
+        described.append(operation)
+        return httpx.Response(200, json={"data": {"project": None if len(described) == 1 else PROJECT}})
+
+    client, recorder = client_with(answer)
+    project, created = client.ensure_project("support")
+    assert (project.key, created) == ("support", False)
+    assert [json.loads(r.content)["operationName"] for r in recorder.requests] == \
+        ["DescribeProject", "CreateProject", "DescribeProject"]
+
+    nothing, _ = client_with(lambda request: httpx.Response(200, json={"errors": [{"message": "Invalid key"}],
+                                                                             "data": None} if b"Create" in
+                                                                  request.content else {"data": {"project": None}}))
+    with pytest.raises(AdaptiveGraphQLError, match="Invalid key"):
+        nothing.ensure_project("bad key")
