@@ -62,6 +62,7 @@ def build_scale_batch_asset(
     payload_columns: Mapping[str, str] | None = None,
     static_payload: Mapping[str, Any] | None = None,
     row_to_payload: RowToPayload | None = None,
+    optional_payload_fields: Sequence[str] = (),
     batch_name_prefix: str | None = None,
     callback_url: str | None = None,
     finalize: bool = True,
@@ -83,16 +84,25 @@ def build_scale_batch_asset(
 
     The batch is named ``<batch_name_prefix or name>`` (``__<partition>`` appended per partition) and reused
     by re-runs and backfills; each task's ``unique_id`` is ``<batch>/<row key>``, so nothing is created
-    twice. Tasks are created in bulk (``max_concurrency`` of the resource), the batch is finalized, and the
-    asset either waits for completion (``wait_for_completion``, with progress logs, cancel on termination)
-    or returns at once, leaving completion to :func:`build_scale_batch_completion_sensor`.
+    twice. Both are injective: a part holding the separator gets a digest suffix
+    (:mod:`dagster_labeling._dagster.naming`). Tasks are created in bulk (``max_concurrency`` of the
+    resource), the batch is finalized, and the asset either waits for completion (``wait_for_completion``,
+    with progress logs, cancel on termination) or returns at once, leaving completion to
+    :func:`build_scale_batch_completion_sensor`.
+
+    Every row is validated before anything is sent (the batch included): the row key must be present and unique,
+    every ``payload_columns`` column must hold a value unless its field is optional (``metadata``, ``tags``,
+    ``priority``, ``callback_url``, or one of ``optional_payload_fields``: a missing cell is then left out of
+    that task), and every value must have a JSON form; :class:`~dagster_labeling._core.rows.InvalidRows` lists
+    every bad row with the fix.
 
     Output: a DataFrame ``row_key, task_id, unique_id, batch_name, status, error``. Rows that could not be
     created fail the step (listing them) unless ``allow_partial``; a re-run creates only the missing ones.
     ``pool`` puts the asset in a Dagster concurrency pool, to keep many runs under Scale's rate limits.
     """
     kind = task_type_value(task_type)
-    mapping = TaskMapping(row_key_column, dict(payload_columns or {}), dict(static_payload or {}), row_to_payload)
+    mapping = TaskMapping(row_key_column, dict(payload_columns or {}), dict(static_payload or {}), row_to_payload,
+                          tuple(optional_payload_fields))
     upstream_key = asset_key_of(upstream)
     base_name = batch_name_prefix or name
 

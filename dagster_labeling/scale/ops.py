@@ -31,7 +31,11 @@ class CreateBatchConfig(dg.Config):
 class CreateTasksConfig(dg.Config):
     task_type: str = Field(description="Scale task type, e.g. 'categorization'.")
     row_key_column: str = Field(description="Column with a stable, unique key per row (becomes the unique_id).")
-    payload_columns: dict[str, str] = Field(default_factory=dict, description="Task payload field -> column.")
+    payload_columns: dict[str, str] = Field(default_factory=dict, description="Task payload field -> column; "
+                                            "every row needs a value unless the field is optional.")
+    optional_payload_fields: list[str] = Field(
+        default_factory=list, description="Payload fields whose column may have missing cells (left out of that "
+        "task); metadata, tags, priority and callback_url always may.")
     static_payload: dict[str, Any] = Field(default_factory=dict, description="Constant payload fields.")
     callback_url: str | None = Field(default=None, description="Per-task callback URL (the callbacks receiver).")
     allow_partial: bool = Field(default=False, description="Succeed even if some rows could not be created.")
@@ -59,8 +63,10 @@ def scale_create_tasks_op(
     context: dg.OpExecutionContext, config: CreateTasksConfig, scale: ScaleResource, batch_name: str,
     rows: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Create one task per row in the batch, keyed by row; re-runs create only what is missing."""
-    mapping = TaskMapping(config.row_key_column, config.payload_columns, config.static_payload)
+    """Create one task per row in the batch, keyed by row; re-runs create only what is missing. Every row is
+    validated before the first task is sent (see :func:`build_scale_batch_asset`)."""
+    mapping = TaskMapping(config.row_key_column, config.payload_columns, config.static_payload,
+                          optional_fields=tuple(config.optional_payload_fields))
     payloads = mapping.payloads(rows, where="scale_create_tasks_op")
     with scale.get_client() as client:
         project = client.get_batch(batch_name).project

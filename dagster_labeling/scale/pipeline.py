@@ -5,16 +5,17 @@ A DataFrame row becomes one task whose ``unique_id`` is ``<batch name>/<row key>
 two different (batch, row) pairs never share a task.
 """
 
-import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from dagster_labeling._core import BulkProgress, BulkResult, InvalidInput
+from dagster_labeling._core.encoding import dumps, is_missing, plain
+from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, validate_rows
 from dagster_labeling._dagster.naming import DIGEST_LENGTH, ID_SEPARATOR, join_id
 from dagster_labeling.scale.client import ScaleClient
 from dagster_labeling.scale.models import Task
@@ -22,22 +23,8 @@ from dagster_labeling.scale.models import Task
 RowToPayload = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 SUBMISSION_COLUMNS = ["row_key", "task_id", "unique_id", "batch_name", "status", "error"]
 AUDITED_REVIEW_STATUSES = frozenset({"accepted", "fixed"})
-
-
-def _native(value: Any) -> Any:
-    """A JSON-friendly Python value from a pandas/numpy cell (NaN/NaT → None)."""
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
-        try:
-            value = value.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+#: Payload fields optional on every Scale task type: a mapped column for one of them may have missing cells.
+OPTIONAL_TASK_FIELDS = frozenset({"metadata", "tags", "priority", "callback_url"})
 
 
 def unique_id_for(batch_name: str, row_key: str) -> str:
@@ -75,12 +62,17 @@ class TaskMapping:
 
     ``columns`` maps payload fields to DataFrame columns; ``static`` adds constant fields (instruction,
     categories, …); ``row_to_payload`` computes fields from the whole row. Later ones win.
+
+    A mapped column must hold a value in every row, unless its payload field is optional: one of
+    :data:`OPTIONAL_TASK_FIELDS` (optional on every Scale task type) or of ``optional_fields``. A missing cell in
+    an optional field is left out of that row's task.
     """
 
     row_key_column: str
     columns: Mapping[str, str] = field(default_factory=dict)
     static: Mapping[str, Any] = field(default_factory=dict)
     row_to_payload: RowToPayload | None = None
+    optional_fields: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not self.columns and self.row_to_payload is None and not self.static:
@@ -88,42 +80,53 @@ class TaskMapping:
                 "Give payload_columns (payload field -> column), row_to_payload (row -> payload), or both.",
                 field="payload_columns",
             )
+        dumps(dict(self.static), where="static_payload")  # refused now, not at the first task
+
+    @property
+    def row_spec(self) -> RowSpec:
+        """What :func:`~dagster_labeling._core.rows.validate_rows` checks before anything is sent."""
+        optional = OPTIONAL_TASK_FIELDS | set(self.optional_fields)
+        return RowSpec(key_column=self.row_key_column,
+                       required=[c for f, c in self.columns.items() if f not in optional],
+                       optional=[c for f, c in self.columns.items() if f in optional])
 
     def payloads(self, rows: pd.DataFrame, *, where: str) -> list[tuple[str, dict[str, Any]]]:
-        """(row key, payload) per row; raises :class:`InvalidInput` naming what is wrong and how to fix it."""
-        if not isinstance(rows, pd.DataFrame):
-            raise InvalidInput(f"{where}: expected a pandas DataFrame upstream, got {type(rows).__name__}.")
-        needed = [self.row_key_column, *self.columns.values()]
-        missing = [c for c in dict.fromkeys(needed) if c not in rows.columns]
-        if missing:
-            raise InvalidInput(
-                f"{where}: column(s) {missing} not in the upstream DataFrame (columns: {list(rows.columns)}). "
-                "Fix payload_columns / row_key_column, or add the columns upstream.",
-                field="payload_columns" if self.row_key_column not in missing else "row_key_column",
-            )
-        keys = rows[self.row_key_column]
-        if keys.isna().any():
-            raise InvalidInput(
-                f"{where}: {int(keys.isna().sum())} row(s) have no value in the row key column "
-                f"{self.row_key_column!r}; every row needs a stable key (it becomes the task's unique_id).",
-                field="row_key_column",
-            )
-        dupes = keys.astype(str)[keys.astype(str).duplicated()].unique().tolist()
-        if dupes:
-            raise InvalidInput(
-                f"{where}: duplicate row keys in {self.row_key_column!r}: {dupes[:5]}. The row key must be unique "
-                "(it becomes the task's unique_id); de-duplicate upstream or choose another key column.",
-                field="row_key_column",
-            )
+        """(row key, payload) per row, values as plain JSON (:func:`~dagster_labeling._core.encoding.plain`).
+
+        Every row is checked first; :class:`~dagster_labeling._core.rows.InvalidRows` lists every bad row (and
+        every payload ``row_to_payload`` made that cannot be sent), so nothing is sent for a frame that has one.
+        """
+        validate_rows(rows, self.row_spec, where=where)
+        names = [str(c) for c in rows.columns]
+        unsendable: dict[str, list[Hashable]] = {}
         out: list[tuple[str, dict[str, Any]]] = []
-        for record in rows.to_dict(orient="records"):
-            row = {str(k): _native(v) for k, v in record.items()}
+        for label, values in zip(rows.index, zip(*(rows[c].tolist() for c in names), strict=True), strict=True):
+            row = dict(zip(names, values, strict=True))
             payload: dict[str, Any] = dict(self.static)
-            payload.update({f: row[c] for f, c in self.columns.items()})
+            payload.update({f: plain(row[c]) for f, c in self.columns.items() if not is_missing(row[c])})
             if self.row_to_payload is not None:
-                payload.update(self.row_to_payload(row))
-            out.append((str(row[self.row_key_column]), payload))
+                payload.update(self.row_to_payload({name: _cell(value) for name, value in row.items()}))
+                try:
+                    dumps(payload, where="the payload")
+                except InvalidInput as refused:
+                    unsendable.setdefault(str(refused), []).append(label)
+            out.append((key_text(row[self.row_key_column]), payload))
+        if unsendable:
+            raise InvalidRows(where, [
+                RowProblem(None, tuple(labels), f"row_to_payload returned {reason.rstrip('.')}|Return JSON values "
+                                                "(leave a field out rather than sending NaN).")
+                for reason, labels in unsendable.items()])
         return out
+
+
+def _cell(value: Any) -> Any:
+    """A cell as ``row_to_payload`` sees it: None when missing, else its plain JSON value when it has one."""
+    if is_missing(value):
+        return None
+    try:
+        return plain(value)
+    except InvalidInput:  # not sendable as it is: the function may convert it (its payload is checked)
+        return value
 
 
 @dataclass

@@ -311,7 +311,7 @@ def assert_nothing_sent(emu: ScaleEmulatorHandle) -> None:
 def test_missing_mapped_column(emu: ScaleEmulatorHandle) -> None:
     batch = batch_asset(payload_columns={"attachment": "body"})
     text, _ = failure(run([upstream_asset({"all": frame(2)}), batch], emu))
-    assert "InvalidInput" in text and "'body'" in text
+    assert "InvalidRows" in text and "'body'" in text
     assert "['id', 'text', 'lang']" in text  # the available columns
     assert_nothing_sent(emu)
 
@@ -337,7 +337,7 @@ def test_duplicate_row_keys(emu: ScaleEmulatorHandle) -> None:
     df = frame(3)
     df.loc[2, "id"] = "r0"
     text, _ = failure(run([upstream_asset({"all": df}), batch_asset()], emu))
-    assert "duplicate row keys" in text and "r0" in text
+    assert "column 'id' (the row key) repeats 'r0' — 2 row(s): [0, 2]" in text
     assert_nothing_sent(emu)
 
 
