@@ -149,6 +149,7 @@ def test_finetune_sensor_run_request_mode(emu: RefuelEmulatorHandle) -> None:
         r1 = tick(sensor, inst, emu)
         ft = next(f for f in emu.state.finetunes.values() if f["id"] == done.id)
         ft["_started"] = -1e12  # only this one finishes
+        emu.state.tick(emu.state.clock.now())  # now, not at the emulator's next tick
         r2 = tick(sensor, inst, emu, r1.cursor)
         r3 = tick(sensor, inst, emu, r2.cursor)
     tags = {rr.tags["dagster-labeling/refuel-model"]: (rr.run_key, rr.tags["refuel/state"])
