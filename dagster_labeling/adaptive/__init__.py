@@ -1,6 +1,6 @@
 """Adaptive ML: typed client (projects, feedback keys and feedback, chat, interactions, A/B tests, models,
 datasets, recipe jobs), ``AdaptiveResource``, an A/B test asset and sensor, an interactions asset and a
-recipe job (training, evaluation) asset.
+recipe job (training, evaluation) asset, a dataset asset.
 
 >>> import dagster as dg
 >>> from dagster_labeling.adaptive import AdaptiveResource
@@ -38,6 +38,7 @@ from dagster_labeling.adaptive.models import (
 if TYPE_CHECKING:
     from dagster_labeling.adaptive.assets import (
         build_adaptive_ab_test_asset,
+        build_adaptive_dataset_asset,
         build_adaptive_interactions_asset,
         build_adaptive_job_asset,
         build_adaptive_promote_winner_asset,
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 # The Dagster parts load on first use: the client alone does not import Dagster (nor pandas), so a script or a
 # worker process that only talks to Adaptive starts in a second, not five.
 _DAGSTER_PARTS = {
-    "build_adaptive_ab_test_asset": "assets", "build_adaptive_interactions_asset": "assets",
+    "build_adaptive_ab_test_asset": "assets", "build_adaptive_dataset_asset": "assets",
+    "build_adaptive_interactions_asset": "assets",
     "build_adaptive_job_asset": "assets", "build_adaptive_promote_winner_asset": "assets",
     "AdaptiveResource": "resource", "build_adaptive_ab_test_sensor": "sensors",
     "build_adaptive_job_sensor": "sensors",
@@ -67,7 +69,6 @@ __all__ = [
     "AdaptiveGraphQLError", "AdaptiveJobHandle", "AdaptiveNotFound", "AdaptiveRateLimited", "AdaptiveResource",
     "AdaptiveServerError", "AdaptiveUnauthorized", "ChatResponse", "Dataset", "FeedbackKey", "Interaction",
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
-    "build_adaptive_ab_test_sensor", "build_adaptive_interactions_asset", "build_adaptive_job_asset",
-    "build_adaptive_promote_winner_asset",
-    "build_adaptive_job_sensor",
+    "build_adaptive_ab_test_sensor", "build_adaptive_dataset_asset", "build_adaptive_interactions_asset",
+    "build_adaptive_job_asset", "build_adaptive_job_sensor", "build_adaptive_promote_winner_asset",
 ]

@@ -17,7 +17,15 @@ import pandas as pd
 
 from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
 from dagster_labeling._core.encoding import is_missing, plain
-from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, row_problems, row_records
+from dagster_labeling._core.rows import (
+    InvalidRows,
+    RowProblem,
+    RowSpec,
+    key_text,
+    row_problems,
+    row_records,
+    validate_rows,
+)
 from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_key_of,
@@ -333,6 +341,65 @@ def build_adaptive_job_asset(
         return dg.Output(handle.id, metadata=job_metadata(job))
 
     return _job_asset
+
+
+DATASET_KEY_META = "adaptive/dataset"
+
+
+def build_adaptive_dataset_asset(
+    *,
+    name: str,
+    upstream: AssetRef,
+    project: str,
+    prompt_column: str = "prompt",
+    completion_column: str | None = "completion",
+    dataset_key_prefix: str | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    resource_key: str = "adaptive",
+    key_prefix: Sequence[str] | None = None,
+    group_name: str | None = None,
+    description: str | None = None,
+) -> dg.AssetsDefinition:
+    """An asset uploading a DataFrame as an Adaptive dataset, one JSONL line per row (the prompt as a user
+    message, and the completion unless ``completion_column`` is None); outputs the dataset's key.
+
+    The key is ``<dataset_key_prefix or name>`` (``__<partition>`` per partition, see :func:`adaptive_key`).
+    Dataset keys are unique per project: runs arriving together upload it once, and a re-run finds it and
+    uploads nothing. A dataset that exists with another number of records than the input has rows fails the
+    step (Adaptive cannot replace a dataset's rows: delete it to upload the new ones).
+    """
+    upstream_key = asset_key_of(upstream)
+    base_key = dataset_key_prefix or name
+
+    @dg.asset(
+        name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
+        partitions_def=partitions_like(partitions_def, upstream), required_resource_keys={resource_key},
+        group_name=group_name, kinds={"adaptive", "pandas"},
+        description=description or f"The rows of {upstream_key.to_user_string()} as an Adaptive dataset.",
+    )
+    def _dataset_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
+        where = f"asset {name!r}"
+        required = (prompt_column, *([completion_column] if completion_column else []))
+        validate_rows(rows, RowSpec(required=required), where=where)
+        lines = [{"messages": [{"role": "user", "content": str(record[prompt_column])}],
+                  **({"completion": str(record[completion_column])} if completion_column else {})}
+                 for record in row_records(rows, list(required))]
+        if not lines:
+            raise InvalidInput(f"{where}: the input has no rows; a dataset needs at least one.", field="rows")
+        key = adaptive_key(base_key, partition_key_of(context))
+        adaptive: AdaptiveResource = getattr(context.resources, resource_key)
+        with adaptive.get_client() as client:
+            dataset, created = client.ensure_dataset(project, key, lines)
+        if dataset.records is not None and dataset.records != len(lines):
+            raise dg.Failure(description=f"{where}: Adaptive dataset {key} exists with {dataset.records} records, "
+                                         f"the input has {len(lines)} rows. Delete it (AdaptiveClient."
+                                         f"delete_dataset) to upload the new rows, or give another "
+                                         f"dataset_key_prefix.")
+        context.log.info(f"{'Uploaded' if created else 'Found'} Adaptive dataset {key} ({dataset.records} records)")
+        return dg.Output(key, metadata={DATASET_KEY_META: key, "adaptive/uploaded": created,
+                                        "dagster/row_count": int(dataset.records or len(lines))})
+
+    return _dataset_asset
 
 
 def build_adaptive_interactions_asset(

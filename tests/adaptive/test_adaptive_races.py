@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from dagster_labeling.adaptive import (
@@ -109,3 +110,48 @@ def test_job_asset_runs_of_one_partition_arriving_together_share_one_job(
     statuses = {j["id"]: j["status"] for j in adaptive_emulator.state.jobs.values()}
     [kept] = [job_id for job_id, status in statuses.items() if status != "CANCELED"]
     assert outputs == [kept] * 8 and len(statuses) == 8  # one job goes on; the other seven were canceled
+
+
+def test_dataset_asset_runs_arriving_together_upload_once(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_labeling.adaptive import build_adaptive_dataset_asset
+
+    adaptive_emulator.ensure_project("support")
+    frame = pd.DataFrame({"prompt": [f"q{i}" for i in range(6)], "completion": [f"a{i}" for i in range(6)]})
+    days = dg.StaticPartitionsDefinition(["2026-11-02"])
+
+    @dg.asset(name="pairs", partitions_def=days)
+    def pairs() -> pd.DataFrame:
+        return frame
+
+    faq = build_adaptive_dataset_asset(name="faq", upstream=pairs, project="support")
+    resource = AdaptiveResource(api_key=adaptive_emulator.api_key, base_url=adaptive_emulator.base_url)
+    adaptive_emulator.set_faults(latency_seconds=0.1)
+    everyone_looked = threading.Barrier(8, timeout=60)
+    upload = AdaptiveClient._upload_dataset
+
+    def upload_after_every_look_up(self: AdaptiveClient, *args: Any, **kwargs: Any) -> Any:
+        everyone_looked.wait()
+        return upload(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdaptiveClient, "_upload_dataset", upload_after_every_look_up)
+
+    def run(_worker: int) -> Any:
+        result = dg.materialize([pairs, faq], partition_key="2026-11-02", resources={"adaptive": resource})
+        meta = result.asset_materializations_for_node("faq")[0].metadata
+        return result.output_for_node("faq"), meta["adaptive/uploaded"].value
+
+    results = run_together(run, 8)
+    assert sorted(results) == [("faq__2026-11-02", False)] * 7 + [("faq__2026-11-02", True)]
+    [dataset] = adaptive_emulator.state.datasets.values()
+    assert dataset["key"] == "faq__2026-11-02" and dataset["records"] == 6
+    monkeypatch.undo()
+    again = dg.materialize([pairs, faq], partition_key="2026-11-02", resources={"adaptive": resource})
+    assert again.asset_materializations_for_node("faq")[0].metadata["adaptive/uploaded"].value is False
+    frame = frame.iloc[:4]  # the input changed: the dataset cannot be replaced, and the step says so
+    changed = dg.materialize([pairs, faq], partition_key="2026-11-02", resources={"adaptive": resource},
+                             raise_on_error=False)
+    assert not changed.success and len(adaptive_emulator.state.datasets) == 1
+    [failure] = changed.get_step_failure_events()
+    reported = failure.step_failure_data.user_failure_data
+    assert reported is not None and "exists with 6 records, the input has 4 rows" in str(reported.description)
