@@ -456,6 +456,26 @@ class ScaleClient(PlatformClient):
                 "datasetId": dataset_id}
         return Project.model_validate(self._call("POST", "projects", body=body, idempotent=True))
 
+    def get_or_create_project(self, project_name: str, task_type: TaskType | str,
+                              params: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[Project, bool]:
+        """Create the project, or return the existing one of that name (``created`` is False then).
+
+        Safe when many runs arrive at once: project names are unique on Scale, so one create wins and the others
+        are answered 409 and fetch it. An existing project of another task type is an :class:`InvalidInput`.
+        """
+        kind = task_type_value(task_type)
+        try:
+            return self.create_project(project_name, kind, params, **kwargs), True
+        except ScaleDuplicateResource:
+            project = self.get_project(project_name)
+            if project.type != kind:
+                raise InvalidInput(
+                    f"Scale project {project_name!r} already exists with task type {project.type!r}, not {kind!r}. "
+                    "Project names are unique per account: choose another name.",
+                    field="project",
+                ) from None
+            return project, False
+
     def get_project(self, project_name: str) -> Project:
         return Project.model_validate(self._call("GET", f"projects/{quote_path_segment(project_name)}"))
 
