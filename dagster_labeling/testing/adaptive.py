@@ -639,10 +639,13 @@ class AdaptiveEmulator(PlatformEmulator):
         or grows between pages skips nothing that is still there."""
         keys = [position(item) for item in items]
         start, stop = 0, len(items)
-        if page.get("after") not in (None, ""):
-            start = bisect.bisect_right(keys, _cursor_position(page["after"]))
-        if page.get("before") not in (None, ""):
-            stop = bisect.bisect_left(keys, _cursor_position(page["before"]))
+        try:
+            if page.get("after") not in (None, ""):
+                start = bisect.bisect_right(keys, _cursor_position(page["after"]))
+            if page.get("before") not in (None, ""):
+                stop = bisect.bisect_left(keys, _cursor_position(page["before"]))
+        except TypeError as exc:  # a list, but not a position of this list
+            raise GraphQLError(f"Invalid cursor: {exc}") from exc
         stop = max(start, stop)
         if page.get("first") is not None:
             stop = min(stop, start + max(0, int(page["first"])))

@@ -141,8 +141,10 @@ def test_emulator_pages_by_cursor_so_a_shrinking_list_skips_nothing(adaptive_emu
             after = data["pageInfo"]["endCursor"]
         assert sorted(seen) == sorted(ids)
         assert seen == list(reversed(ids))  # newest first, stable
-        with pytest.raises(AdaptiveGraphQLError, match="Invalid cursor"):
-            _list_jobs(c, project, 2, base64.urlsafe_b64encode(b"3").decode())
+        c.run_job(project, "sft", args={"model": LLAMA})
+        for cursor in (b"3", b'["x"]'):  # an index, or a list that is no position: refused, not a 500
+            with pytest.raises(AdaptiveGraphQLError, match="Invalid cursor"):
+                _list_jobs(c, project, 2, base64.urlsafe_b64encode(cursor).decode())
 
 
 def test_label_lookup_follows_the_cursor_through_every_page(adaptive_emulator: AdaptiveEmulatorHandle,
