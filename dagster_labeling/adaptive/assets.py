@@ -425,10 +425,13 @@ def build_adaptive_interactions_asset(
     """An asset logging each row of a DataFrame as an Adaptive interaction (prompt → completion), with the
     row's feedback on ``feedback_key`` from ``feedback_column`` (a number or bool) if given.
 
-    Every interaction carries the label ``dagster_row=<asset>[__<partition>]/<key>``: a re-run (or a retry
-    after a failure) looks those up first and logs only the rows not there yet, so nothing is logged twice.
-    Output: the rows' ``key`` and ``completion_id``; failed rows fail the step (listed) unless
-    ``allow_partial``.
+    The whole frame is checked before the first request (:func:`interaction_row_problems`; every bad row is
+    listed at once); missing feedback or label cells are left out. Every interaction carries the label
+    ``dagster_row=<asset>[__<partition>]/<key>`` (:func:`row_label`): a re-run (or a retry after a failure)
+    looks those up first and logs only the rows not there yet, and a row whose answer is lost is looked up
+    before it is sent again (:meth:`AdaptiveClient.log_interaction_once`), so one run ends exact through
+    faults. Output: the rows' ``key`` and ``completion_id``; rows that still failed fail the step (listed)
+    unless ``allow_partial``.
     """
     if (feedback_key is None) != (feedback_column is None):
         raise InvalidInput("Give both feedback_key and feedback_column, or neither.", field="feedback_key")
