@@ -15,7 +15,15 @@ from dagster._core.errors import DagsterExecutionInterruptedError  # what Dagste
 
 from dagster_labeling._core import JobHandle
 from dagster_labeling._dagster.config import RetryConfig
-from dagster_labeling.scale import ScaleClient, ScaleResource, build_scale_batch_asset
+from dagster_labeling.scale import (
+    ScaleClient,
+    ScaleResource,
+    build_scale_batch_asset,
+    scale_create_batch_op,
+    scale_create_tasks_op,
+    scale_finalize_batch_op,
+    scale_wait_for_batch_op,
+)
 from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle
 
 STATIC = {"instruction": "Sentiment?", "attachment_type": "text", "categories": ["positive", "negative"]}
@@ -93,3 +101,43 @@ def test_a_terminated_run_cancels_every_pending_task_and_logs_the_outcome(
     expected = (f"canceled Scale batch {terminated_run.BATCH}: {rows - finished} canceled, "
                 f"{finished} had already finished")
     assert any(expected in message for message in messages), [m for m in messages if "Scale batch" in m]
+
+
+@dg.op
+def five_rows() -> pd.DataFrame:
+    return pd.DataFrame({"id": [f"o{i}" for i in range(5)], "text": [f"text {i}" for i in range(5)]})
+
+
+@dg.job
+def ops_waiting_for_a_batch() -> None:
+    scale_wait_for_batch_op(scale_finalize_batch_op(scale_create_tasks_op(scale_create_batch_op(), five_rows())))
+
+
+def test_a_terminated_wait_op_cancels_every_pending_task_and_logs_the_outcome(
+    scale_emulator: ScaleEmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = scale_emulator.state
+    state.task_duration_seconds = 3600.0
+    with ScaleClient(scale_emulator.api_key, base_url=scale_emulator.base_url) as client:
+        client.create_project("p", "categorization")
+
+    def finish_two_then_terminate(self: Any, seconds: float) -> None:
+        state.complete(*[t["task_id"] for t in state.tasks.values()][:2])
+        raise DagsterExecutionInterruptedError()  # the run was terminated while the op waited
+
+    monkeypatch.setattr(JobHandle, "sleep", finish_two_then_terminate)
+    config = {"ops": {
+        "scale_create_batch_op": {"config": {"project": "p", "batch_name": "ops_terminated"}},
+        "scale_create_tasks_op": {"config": {"task_type": "categorization", "row_key_column": "id",
+                                             "payload_columns": {"attachment": "text"}, "static_payload": STATIC}},
+        "scale_wait_for_batch_op": {"config": {"poll_interval_seconds": 0.01}},
+    }}
+    instance = dg.DagsterInstance.ephemeral()
+    resource = ScaleResource(api_key=scale_emulator.api_key, base_url=scale_emulator.base_url)
+    with pytest.raises(DagsterExecutionInterruptedError):
+        ops_waiting_for_a_batch.execute_in_process(run_config=config, resources={"scale": resource},
+                                                   instance=instance)
+    assert state.task_count(batch="ops_terminated", status="pending") == 0
+    assert state.task_count(batch="ops_terminated", status="canceled") == 3
+    messages = [e.user_message for e in instance.all_logs(instance.get_run_records()[0].dagster_run.run_id)]
+    assert any("canceled Scale batch ops_terminated: 3 canceled, 2 had already finished" in m for m in messages)
