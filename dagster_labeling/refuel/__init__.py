@@ -9,16 +9,8 @@ from dagster_labeling.refuel.assets import (
     build_refuel_labels_asset,
     build_refuel_online_labels_asset,
 )
-from dagster_labeling.refuel.client import (
-    BASE_MODELS,
-    DEFAULT_BASE_URL,
-    FILTER_OPERATORS,
-    LabelingResult,
-    RefuelClient,
-    RefuelExport,
-    RefuelFinetune,
-    RefuelTaskRun,
-)
+from dagster_labeling.refuel.client import DEFAULT_BASE_URL, LabelingResult, RefuelClient
+from dagster_labeling.refuel.containers import Ensured, ensure_dataset, ensure_task
 from dagster_labeling.refuel.errors import (
     RefuelBadRequest,
     RefuelConflict,
@@ -29,6 +21,7 @@ from dagster_labeling.refuel.errors import (
     RefuelSoftError,
     RefuelUnauthorized,
 )
+from dagster_labeling.refuel.handles import RefuelExport, RefuelFinetune, RefuelTaskRun
 from dagster_labeling.refuel.models import (
     Application,
     CatalogApp,
@@ -48,6 +41,7 @@ from dagster_labeling.refuel.sensors import (
     build_refuel_finetune_sensor,
     build_refuel_task_run_sensor,
 )
+from dagster_labeling.refuel.validation import BASE_MODELS, FILTER_OPERATORS
 
 __all__ = [
     "BASE_MODELS", "DEFAULT_BASE_URL", "FILTER_OPERATORS", "Application", "CatalogApp", "Dataset", "FieldType",
@@ -57,5 +51,5 @@ __all__ = [
     "WebhookEventResult", "RefuelResource", "build_refuel_agreement_check", "build_refuel_confidence_check",
     "build_refuel_dataset_asset", "build_refuel_export_asset", "build_refuel_export_sensor",
     "build_refuel_finetune_asset", "build_refuel_finetune_sensor", "build_refuel_labels_asset",
-    "build_refuel_online_labels_asset", "build_refuel_task_run_sensor",
+    "build_refuel_online_labels_asset", "build_refuel_task_run_sensor", "Ensured", "ensure_dataset", "ensure_task",
 ]

@@ -27,7 +27,6 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
-from dagster_labeling.refuel.client import validate_finetune
 from dagster_labeling.refuel.containers import ensure_task
 from dagster_labeling.refuel.pipeline import (
     agreement,
@@ -37,6 +36,7 @@ from dagster_labeling.refuel.pipeline import (
     upload_or_append,
 )
 from dagster_labeling.refuel.resource import RefuelResource
+from dagster_labeling.refuel.validation import validate_finetune
 
 DATASET_ID_META = "refuel/dataset_id"
 RUN_STATE_META = "refuel/run_state"

@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 
 from dagster_labeling._core import APIError, ConnectionFailed, InvalidInput
-from dagster_labeling.refuel.client import RefuelClient, validate_columns
+from dagster_labeling.refuel.client import RefuelClient
 from dagster_labeling.refuel.containers import ensure_dataset
 from dagster_labeling.refuel.errors import RefuelConflict
 from dagster_labeling.refuel.frames import frame_items
+from dagster_labeling.refuel.validation import validate_columns
 
 APPEND_ATTEMPTS = 3
 

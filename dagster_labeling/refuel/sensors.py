@@ -23,7 +23,7 @@ from dagster_labeling.refuel.assets import (
     RUN_STATE_META,
     TASK_RUN_META,
 )
-from dagster_labeling.refuel.client import RefuelFinetune
+from dagster_labeling.refuel.handles import RefuelFinetune
 from dagster_labeling.refuel.resource import RefuelResource
 
 MAX_IDS_IN_CURSOR = 500
