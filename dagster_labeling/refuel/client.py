@@ -723,7 +723,7 @@ class RefuelClient(PlatformClient):
         billable and carry no idempotency key, so a row whose request failed after being sent (5xx, dropped
         connection) is only re-sent in up to ``retry_failed_rows`` extra rounds when you opt in.
         """
-        cols = list(input_columns) if input_columns is not None else [str(c) for c in df.columns]
+        cols = list(input_columns) if input_columns is not None else list(df.columns)  # names checked below
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise InvalidInput(f"input_columns {missing} are not columns of the DataFrame {list(df.columns)}.",

@@ -76,6 +76,19 @@ def test_dirty_frame_refused_whole_before_anything_is_sent(client: RefuelClient,
     no_writes(refuel_emulator)
 
 
+def test_rows_to_label_checked_whole_before_any_label_request(labeled: RefuelClient,
+                                                              refuel_emulator: RefuelEmulatorHandle) -> None:
+    refuel_emulator.request_log.clear()
+    with pytest.raises(InvalidRows, match="column names must be text"):
+        labeled.label_dataframe("sent", pd.DataFrame({1: ["so negative"]}))
+    with pytest.raises(InvalidRows, match=r"column 'stars' holds an infinity.*: \[1\]"):
+        labeled.label_dataframe("sent", pd.DataFrame({"text": ["a", "b"], "stars": [1.0, np.inf]}))
+    no_writes(refuel_emulator)
+    result = labeled.label_dataframe("sent", pd.DataFrame({"text": ["so negative", None], "stars": [1.0, None]}))
+    assert result.ok and [e.json() for e in refuel_emulator.request_log.entries("POST")][-1] in (
+        [{"text": "so negative", "stars": 1.0}], [{}])  # missing cells left out, never NaN
+
+
 def test_cell_over_the_limit_refused_before_sending(client: RefuelClient,
                                                     refuel_emulator: RefuelEmulatorHandle) -> None:
     long = "x" * (MAX_CELL_CHARS + 1)
