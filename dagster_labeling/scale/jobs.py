@@ -32,7 +32,6 @@ FINISHED_TASK_STATUSES = frozenset({"completed", "error"})
 class _Tally:
     """Per-task outcomes of a batch cancel, accumulated over passes."""
 
-    canceled: set[str] = field(default_factory=set)
     refused: dict[str, str] = field(default_factory=dict)  # still pending; Scale refused to cancel it
     transient: dict[str, str] = field(default_factory=dict)  # failed for a reason worth another pass
 
@@ -74,27 +73,28 @@ class ScaleBatchJob(JobHandle):
     def cancel_remote(self) -> CancelCounts:
         """Cancel every pending task of the batch, re-listing the pending ones after each pass."""
         tally = _Tally()
+        canceled_before = self.client.batch_status(self.name).canceled
         for _ in range(MAX_CANCEL_PASSES):
-            pending = [t.task_id for t in self.client.get_tasks(batch=self.name, status=TaskStatus.Pending,
-                                                                 include_attachment_url=False,
-                                                                 limited_response=True)
-                       if t.task_id not in tally.refused]
+            listed = self.client.get_tasks(batch=self.name, status=TaskStatus.Pending, include_attachment_url=False,
+                                           limited_response=True)
+            # dict: a task listed twice (offset paging while the list changes) is canceled once
+            pending = [task_id for task_id in dict.fromkeys(t.task_id for t in listed) if task_id not in tally.refused]
+            tally.transient.clear()  # what failed last pass and is still pending is tried again now
             if not pending:
                 break
-            tally.transient.clear()
             run_bulk(((task_id, task_id) for task_id in pending), lambda task_id, _: self._cancel_one(task_id, tally),
                      concurrency=self.client.max_concurrency)
         counts = self.client.batch_status(self.name)
         not_canceled = {**tally.transient, **tally.refused}
-        return CancelCounts(canceled=len(tally.canceled), already_finished=counts.completed + counts.error,
-                            not_canceled=not_canceled)
+        # Counted on the batch, not from the answers: a cancel whose answer was lost is counted all the same.
+        return CancelCounts(canceled=counts.canceled - canceled_before,
+                            already_finished=counts.completed + counts.error, not_canceled=not_canceled)
 
     def _cancel_one(self, task_id: str, tally: _Tally) -> None:
         """Cancel one task; when that fails, read the task to tell what happened. (Each task id is handled by one
-        worker; set and dict updates are atomic under the GIL.)"""
+        worker; dict updates are atomic under the GIL.)"""
         try:
             self.client.cancel_task(task_id)
-            tally.canceled.add(task_id)
             return
         except APIError as refused:
             error: Exception = refused
@@ -105,11 +105,9 @@ class ScaleBatchJob(JobHandle):
         except Exception as unreadable:
             tally.transient[task_id] = f"{type(unreadable).__name__}: {unreadable}"
             return
-        if status == "canceled":  # ours, answered after a lost reply ("already canceled"), or a concurrent one
-            tally.canceled.add(task_id)
-        elif status in FINISHED_TASK_STATUSES:
-            return  # completed meanwhile: counted with the batch's finished tasks
-        elif isinstance(error, APIError) and 400 <= error.status_code < 500 and error.status_code != 429:
+        if status == "canceled" or status in FINISHED_TASK_STATUSES:
+            return  # canceled after all (a lost answer) or finished meanwhile: counted on the batch
+        if isinstance(error, APIError) and 400 <= error.status_code < 500 and error.status_code != 429:
             tally.refused[task_id] = error.message
         else:
             tally.transient[task_id] = f"{type(error).__name__}: {error}"

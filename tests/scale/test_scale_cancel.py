@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from dagster_labeling._core import CancelIncomplete, JobState, RetryPolicy
@@ -70,6 +71,32 @@ def test_cancels_whose_answers_are_lost_are_counted_once_and_retried_by_the_next
     assert faults.get("drop_after", 0) > 0 and faults.get("500", 0) > 0  # lost answers and refused attempts
     assert (outcome.canceled, outcome.already_finished, outcome.still_running) == (300, 0, 0)
     assert emu.state.task_count(batch="lossy", status="pending") == 0
+
+
+def test_a_cancel_whose_answer_and_check_are_both_lost_is_still_counted_and_not_reported_as_refused(
+    emu: ScaleEmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _pending_batch(emu, "unlucky", 5)
+    real_cancel, real_get = ScaleClient.cancel_task, ScaleClient.get_task
+    lost = {ids[0]}
+
+    def cancel_then_lose_the_answer(self: ScaleClient, task_id: str, clear_unique_id: bool = False) -> Any:
+        answer = real_cancel(self, task_id, clear_unique_id)
+        if task_id in lost:
+            raise httpx.RemoteProtocolError("connection lost before the answer")
+        return answer
+
+    def unreadable_once(self: ScaleClient, task_id: str) -> Any:
+        if task_id in lost:
+            lost.discard(task_id)
+            raise httpx.RemoteProtocolError("connection lost")
+        return real_get(self, task_id)
+
+    monkeypatch.setattr(ScaleClient, "cancel_task", cancel_then_lose_the_answer)
+    monkeypatch.setattr(ScaleClient, "get_task", unreadable_once)
+    with _client(emu) as client:
+        outcome = client.batch_job("unlucky").cancel()
+    assert (outcome.canceled, dict(outcome.not_canceled), outcome.still_running) == (5, {}, 0)
 
 
 def _offset_page(items: Any, token: str | None, limit: int, position: Any) -> tuple[list[Any], str | None]:
