@@ -26,13 +26,14 @@ clock no more than ``settle_seconds`` behind the clock that writes ``Date``.
 """
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dagster_labeling._core import ConnectionFailed, InvalidInput, NotFound, RateLimited, ServerError, WaitOptions
 from dagster_labeling.refuel.client import RefuelClient, creation_order
 from dagster_labeling.refuel.errors import RefuelConflict
-from dagster_labeling.refuel.models import Dataset, Task
+from dagster_labeling.refuel.models import Dataset, Task, TaskField
 
 TIMESTAMP_RESOLUTION_SECONDS = 0.001
 """``created_at`` is written to the millisecond: two objects in the same millisecond tie on it."""
@@ -51,7 +52,7 @@ class Ensured:
 
 
 def settle(client: RefuelClient, kind: Literal["dataset", "task"], name: str,
-           create: Any) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+           create: Callable[[], str]) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
     """Look ``name`` up, creating one (``create() -> id``) when none exists, until the oldest is settled.
 
     Returns (the canonical record, the other same-named records, the id this call created or None).
@@ -108,8 +109,8 @@ def ensure_dataset(client: RefuelClient, name: str, columns: list[str], *,
     return Ensured(ds.id, created == did, left)
 
 
-def ensure_task(client: RefuelClient, task: str, dataset: str, context: str, fields: Any,
-                model: str | None = None) -> Ensured:
+def ensure_task(client: RefuelClient, task: str, dataset: str, context: str,
+                fields: Sequence[Mapping[str, Any] | TaskField], model: str | None = None) -> Ensured:
     """The one task called ``task`` (created with these settings on ``dataset`` if there is none), settled.
 
     An existing task is used as it is (its fields are not compared or updated). Converges when many callers
