@@ -29,8 +29,7 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
-from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
-from dagster_labeling._dagster.naming import remote_name
+from dagster_labeling._dagster.launches import LAUNCH_KEY_META, launch_key
 from dagster_labeling.llm_engine.client import (
     FINE_TUNABLE_MODELS,
     completion_body,
@@ -46,9 +45,18 @@ from dagster_labeling.llm_engine.pipeline import (
     validate_training_frame,
     write_training_csv,
 )
+from dagster_labeling.llm_engine.reconcile import (
+    FINE_TUNE_ID_META,
+    TrainingFile,
+    earliest_launch,
+    file_digest,
+    keep_earliest,
+    observation,
+    output_file_name,
+    training_file_name,
+)
 from dagster_labeling.llm_engine.resource import LLMEngineResource
 
-FINE_TUNE_ID_META = "llm_engine/fine_tune_id"
 FINE_TUNE_STATE_META = "llm_engine/state"
 FINE_TUNED_MODEL_META = "llm_engine/fine_tuned_model"
 BATCH_JOB_META = "llm_engine/batch_job_id"
@@ -101,9 +109,11 @@ def build_llm_engine_training_file_asset(
 ) -> dg.AssetsDefinition:
     """An asset uploading an upstream prompt/response DataFrame as a private LLM Engine file; outputs the file id.
 
-    Checked before anything is sent: both columns present, no empty cell, at most 100,000 rows; fewer than
-    200 rows logs a warning (the seed's advice). The CSV is written to a temporary file and streamed. Partitioned
-    like ``upstream`` unless ``partitions_def`` says otherwise; a partition's file is ``<name>__<partition>.csv``.
+    Checked before anything is sent, every row at once: both columns present, no missing or blank cell, at most
+    100,000 rows; fewer than 200 rows logs a warning (the service's advice). The CSV is written to a temporary file
+    and streamed. Partitioned like ``upstream`` unless ``partitions_def`` says otherwise. A partition's file is
+    ``<name>__<partition>.<content digest>.csv``: a re-run with the same rows reuses it, and runs of one partition
+    started together end with one file (see :mod:`~dagster_labeling.llm_engine.reconcile`).
     """
     upstream_key = asset_key_of(upstream)
 
@@ -123,14 +133,22 @@ def build_llm_engine_training_file_asset(
         path = write_training_csv(rows, prompt_column=prompt_column, response_column=response_column)
         try:
             size = os.path.getsize(path)
+            filename = training_file_name(name, partition_key_of(context), file_digest(path))
             with llm.get_client() as client:
-                file_id = client.upload_file(path, filename=f"{remote_name(name, partition_key_of(context))}.csv")
+                remote = TrainingFile(context, client, filename)
+                file_id = remote.existing()
+                if file_id is not None:
+                    context.log.info(f"LLM Engine file {file_id} ({filename}) already holds these rows")
+                else:
+                    remote.claim(path)
+                    yield remote.record()
+                    file_id = remote.settle()
+                    context.log.info(f"{len(rows)} rows ({size:,} bytes) are LLM Engine file {file_id} ({filename})")
         finally:
             os.unlink(path)
-        context.log.info(f"Uploaded {len(rows)} rows ({size:,} bytes) as LLM Engine file {file_id}")
-        return dg.Output(file_id, metadata={
-            "dagster/row_count": len(rows), "llm_engine/file_id": file_id, "llm_engine/size_bytes": size,
-            "llm_engine/warnings": dg.MetadataValue.json(warnings),
+        yield dg.Output(file_id, metadata={
+            "dagster/row_count": len(rows), "llm_engine/file_id": file_id, "llm_engine/file_name": filename,
+            "llm_engine/size_bytes": size, "llm_engine/warnings": dg.MetadataValue.json(warnings),
         })
 
     return _training_file_asset
@@ -168,7 +186,9 @@ def build_llm_engine_fine_tune_asset(
     :func:`build_llm_engine_fine_tune_sensor` reports completion. The asset check ``eval_loss_below_threshold``
     passes when the final eval loss is below ``eval_loss_threshold`` (if set) and below the first epoch's.
     Partitioned like the training file asset unless ``partitions_def`` says otherwise: one fine-tune per
-    partition, and a re-run of a partition reattaches to its own fine-tune.
+    partition. The launch is recorded before waiting: a re-run (or a run after a crash) reattaches to the
+    partition's fine-tune, and of runs of one partition started together only the first recorded launch keeps
+    running, the others cancel theirs (see :mod:`~dagster_labeling.llm_engine.reconcile`).
     """
     validate_model_name(base_model, "base_model")
     if not allow_unknown_model and base_model not in FINE_TUNABLE_MODELS:
@@ -194,18 +214,20 @@ def build_llm_engine_fine_tune_asset(
             poll_interval_seconds=poll_interval_seconds, cancel_on_termination=cancel_on_termination,
             cancel_on_timeout=cancel_on_timeout)
         key = launch_key(base_model, training_file, validation_file, hyperparameters, suffix)
+        known_epochs = int(epochs) if epochs is not None else None
         with llm.get_client() as client:
-            job = earlier_launch(context, asset_key, key, FINE_TUNE_ID_META, client.fine_tune_job,
-                                 "LLM Engine fine-tune")
-            if job is None:
-                job = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
-                                              hyperparameters=hyperparameters, wandb_config=wandb_config,
-                                              suffix=suffix, allow_unknown_model=allow_unknown_model)
-                # Recorded before waiting: a retry or re-run of this step reattaches instead of launching again.
-                record_launch(context, asset_key, key, FINE_TUNE_ID_META, job.id)
-                context.log.info(f"Started LLM Engine fine-tune {job.id} of {base_model} on {training_file}")
-            if epochs is not None:
-                job.epochs = int(epochs)
+            job = earliest_launch(context, client, key, known_epochs)
+            if job is not None:
+                context.log.info(f"Reattached to LLM Engine fine-tune {job.id}, launched earlier with the same inputs")
+            else:
+                launched = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
+                                                   hyperparameters=hyperparameters, wandb_config=wandb_config,
+                                                   suffix=suffix, allow_unknown_model=allow_unknown_model)
+                context.log.info(f"Started LLM Engine fine-tune {launched.id} of {base_model} on {training_file}")
+                # Written before waiting: a re-run reattaches, and racing runs agree on the first launch.
+                yield observation(context, {FINE_TUNE_ID_META: launched.id, LAUNCH_KEY_META: key})
+                job = keep_earliest(context, client, key, launched)
+            job.epochs = known_epochs
             status = job.wait(options, log=context.log) if waits else job.refresh()
         summary = loss_summary(job.loss)
         metadata: dict[str, Any] = {
@@ -306,8 +328,8 @@ def build_llm_engine_completions_asset(
             else:
                 if not batch_output_dir:
                     raise InvalidInput(f"{where}: batch mode needs batch_output_dir.", field="batch_output_dir")
-                out = (f"{batch_output_dir.rstrip('/')}/{context.run.run_id}-"
-                       f"{remote_name(name, partition_key_of(context))}.json")
+                out_name = output_file_name(name, partition_key_of(context), context.run.run_id)
+                out = f"{batch_output_dir.rstrip('/')}/{out_name}"
                 params = {k: v for k, v in completion_params.items() if k in BATCH_PARAMS}
                 job = client.create_batch_completions(model_name, list(prompts.values()), output_data_path=out,
                                                       use_v2=True, **params)

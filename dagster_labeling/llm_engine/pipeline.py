@@ -9,46 +9,43 @@ import csv
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pandas as pd
 
-from dagster_labeling._core import BulkResult, InvalidInput
+from dagster_labeling._core import BulkResult
+from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, row_problems
 from dagster_labeling.llm_engine.models import CompletionOutput, CompletionResponse, LossPoint
 
 MAX_TRAINING_ROWS = 100_000
 RECOMMENDED_TRAINING_ROWS = 200
 COMPLETION_COLUMNS = ["key", "prompt", "completion", "num_prompt_tokens", "num_completion_tokens", "error"]
+#: The column name under which rows keyed by their index are checked (named so in the errors).
+INDEX_KEY = "(index)"
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or \
-        (isinstance(value, str) and not value.strip()) or value is pd.NA
+def _blank_text(frame: pd.DataFrame, column: str) -> RowProblem | None:
+    """Cells of ``column`` holding only whitespace (missing cells are the row validator's)."""
+    rows = tuple(label for label, value in frame[column].items() if isinstance(value, str) and not value.strip())
+    return RowProblem(column, rows, "is blank text|Fill it upstream or drop those rows.") if rows else None
 
 
 def validate_training_frame(frame: pd.DataFrame, *, prompt_column: str = "prompt",
                             response_column: str = "response", where: str = "training data") -> list[str]:
-    """Raise :class:`InvalidInput` for bad fine-tuning data; return warnings (too few rows)."""
-    if not isinstance(frame, pd.DataFrame):
-        raise InvalidInput(f"{where}: expected a pandas DataFrame, got {type(frame).__name__}.", field="rows")
-    missing = [c for c in (prompt_column, response_column) if c not in frame.columns]
-    if missing:
-        raise InvalidInput(
-            f"{where}: column(s) {missing} missing; fine-tuning needs a {prompt_column!r} and a {response_column!r} "
-            f"column (found {list(frame.columns)[:20]}). Rename them, or set prompt_column/response_column.",
-            field=missing[0])
-    if frame.empty:
-        raise InvalidInput(f"{where}: no rows; fine-tuning needs prompt/response pairs.", field="rows")
-    if len(frame) > MAX_TRAINING_ROWS:
-        raise InvalidInput(
-            f"{where}: {len(frame):,} rows, more than LLM Engine's maximum of {MAX_TRAINING_ROWS:,}. Sample or "
-            "split the data.", field="rows")
-    for column in (prompt_column, response_column):
-        blank = [i for i, v in zip(frame.index, frame[column], strict=True) if _blank(v)]
-        if blank:
-            raise InvalidInput(
-                f"{where}: {len(blank)} empty {column!r} cell(s), e.g. at index {blank[:5]}. Drop or fill them.",
-                field=column)
+    """Raise :class:`~dagster_labeling.InvalidRows` listing every problem of the fine-tuning data (a column
+    absent, a missing or blank prompt or response, a value with no text form, no rows or too many); return
+    warnings (too few rows)."""
+    columns = (prompt_column, response_column)
+    problems = row_problems(frame, RowSpec(required=columns))
+    if isinstance(frame, pd.DataFrame) and all(c in frame.columns for c in columns) and \
+            not frame.columns.duplicated().any():
+        problems += [p for p in (_blank_text(frame, c) for c in columns) if p is not None]
+        if frame.empty:
+            problems.append(RowProblem(None, (), "no rows|Fine-tuning needs prompt/response pairs."))
+        if len(frame) > MAX_TRAINING_ROWS:
+            problems.append(RowProblem(None, (), f"{len(frame):,} rows, more than LLM Engine's maximum of "
+                                                 f"{MAX_TRAINING_ROWS:,}|Sample or split the data."))
+    if problems:
+        raise InvalidRows(where, problems)
     if len(frame) < RECOMMENDED_TRAINING_ROWS:
         return [f"Only {len(frame)} training rows: LLM Engine recommends at least {RECOMMENDED_TRAINING_ROWS} to see "
                 "benefits from fine-tuning."]
@@ -69,19 +66,20 @@ def write_training_csv(frame: pd.DataFrame, *, prompt_column: str = "prompt", re
 
 def prompts_from_frame(frame: pd.DataFrame, *, prompt_column: str = "prompt", key_column: str | None = None,
                        where: str = "prompts") -> dict[str, str]:
-    """``{key: prompt}`` from a DataFrame; keys from ``key_column`` or the index, which must be unique."""
-    if prompt_column not in frame.columns:
-        raise InvalidInput(f"{where}: no {prompt_column!r} column (found {list(frame.columns)[:20]}).",
-                           field=prompt_column)
-    keys = [str(k) for k in (frame[key_column] if key_column else frame.index)]
-    if len(set(keys)) != len(keys):
-        raise InvalidInput(f"{where}: keys ({key_column or 'the index'}) are not unique.", field=key_column or "index")
-    prompts = {}
-    for key, prompt in zip(keys, frame[prompt_column], strict=True):
-        if _blank(prompt):
-            raise InvalidInput(f"{where}: empty prompt at key {key!r}.", field=prompt_column)
-        prompts[key] = str(prompt)
-    return prompts
+    """``{key: prompt}`` from a DataFrame, keys from ``key_column`` or the index (as text, ``3.0`` → ``"3"``).
+
+    Every row is checked first: a missing or repeated key, a missing or blank prompt, a value with no text form
+    raise :class:`~dagster_labeling.InvalidRows` naming them all.
+    """
+    key = key_column or INDEX_KEY
+    if isinstance(frame, pd.DataFrame) and key_column is None:
+        frame = frame.assign(**{INDEX_KEY: frame.index.to_numpy()})
+    problems = row_problems(frame, RowSpec(key_column=key, required=(prompt_column,)))
+    if not problems:
+        problems += [p for p in (_blank_text(frame, prompt_column),) if p is not None]
+    if problems:
+        raise InvalidRows(where, problems)
+    return {key_text(k): str(prompt) for k, prompt in zip(frame[key], frame[prompt_column], strict=True)}
 
 
 def completions_frame_from_bulk(prompts: Mapping[str, str], result: BulkResult[CompletionResponse]) -> pd.DataFrame:

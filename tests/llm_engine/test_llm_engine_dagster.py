@@ -1,5 +1,6 @@
 """The Dagster surface against the emulator: assets, asset check, sensors, bad input."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,8 @@ def test_small_training_set_warns_and_check_fails_on_threshold(llm_engine_emulat
 
 
 @pytest.mark.parametrize("overrides, match", [
-    ({"response": None}, "empty 'response'"),
-    ({"prompt": ""}, "empty 'prompt'"),
+    ({"response": None}, "column 'response' (required) has no value — 3 row(s): [0, 1, 2]"),
+    ({"prompt": " "}, "column 'prompt' is blank text — 3 row(s): [0, 1, 2]"),
 ])
 def test_bad_training_data_fails_before_sending(llm_engine_emulator: LLMEngineEmulatorHandle, overrides: dict,
                                                match: str) -> None:
@@ -109,7 +110,7 @@ def test_bad_training_data_fails_before_sending(llm_engine_emulator: LLMEngineEm
 def test_training_data_column_and_size_limits() -> None:
     from dagster_labeling.llm_engine.pipeline import validate_training_frame
 
-    with pytest.raises(InvalidInput, match="missing") as err:
+    with pytest.raises(InvalidInput, match="'response' is not in the DataFrame") as err:
         validate_training_frame(pd.DataFrame({"prompt": ["a"], "answer": ["b"]}))
     assert err.value.field == "response"
     big = pd.DataFrame({"prompt": ["a"] * 100_001, "response": ["b"] * 100_001})
@@ -253,7 +254,8 @@ def test_partitioned_training_and_fine_tunes_one_per_partition(llm_engine_emulat
         assert mat.partition == day
         launched[day] = mat.metadata["llm_engine/fine_tune_id"].value
     names = sorted(f["filename"] for f in llm_engine_emulator.state.files.values())
-    assert names == ["train_file__2026-11-01.csv", "train_file__2026-11-02.csv"]
+    assert [re.sub(r"\.[0-9a-f]{16}\.csv$", ".<digest>.csv", n) for n in names] == [
+        "train_file__2026-11-01.<digest>.csv", "train_file__2026-11-02.<digest>.csv"]
     assert len(set(launched.values())) == 2 and len(llm_engine_emulator.state.fine_tunes) == 2
 
     sensor = build_llm_engine_fine_tune_sensor(name="ft_done", model_asset_key="tuned_model", fine_tune_asset=tuned,
