@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from dagster_labeling._core import BulkProgress, InvalidInput, JobState, run_bulk
+from dagster_labeling._core import BulkProgress, ConnectionFailed, InvalidInput, JobState, ServerError, run_bulk
 from dagster_labeling._core.encoding import is_missing, plain
 from dagster_labeling._core.rows import (
     InvalidRows,
@@ -257,25 +257,43 @@ def job_metadata(job: Job) -> dict[str, Any]:
     return metadata
 
 
-def _one_job_per_launch(client: AdaptiveClient, context: dg.AssetExecutionContext, project: str, job_name: str,
-                        recipe: str, args: Mapping[str, Any] | None, started: AdaptiveJobHandle) -> AdaptiveJobHandle:
-    """The job that runs of this partition started together share (job names are not unique on Adaptive).
+def _start_one_job(client: AdaptiveClient, context: dg.AssetExecutionContext, project: str, job_name: str,
+                   recipe: str, args: Mapping[str, Any] | None, num_gpus: int,
+                   compute_pool: str | None) -> AdaptiveJobHandle:
+    """Start this partition's job, or follow the one that runs of this partition started together share (job
+    names are not unique on Adaptive, and a job cannot be started idempotently).
 
-    Each run, after starting its job, lists the project's jobs and keeps the earliest with this name, recipe and
+    After starting its job, a run lists the project's jobs and keeps the earliest with this name, recipe and
     args that did not fail or get canceled: every run sees that one (it was started before theirs), so all keep
-    the same; a run whose job is not it cancels its own and follows the kept one."""
+    the same; a run whose job is not it cancels its own and follows the kept one. A start whose answer was lost
+    (5xx, connection dropped) is resolved the same way: the job it may have started is found by the listing,
+    and the error raised only if there is none."""
+    lost: Exception | None = None
+    started: AdaptiveJobHandle | None = None
+    try:
+        started = client.run_job(project, recipe, args=args, name=job_name, num_gpus=num_gpus,
+                                 compute_pool=compute_pool)
+        context.log.info(f"Started Adaptive job {started.id} ({recipe}) in project {project}")
+    except (ServerError, ConnectionFailed) as error:  # maybe started: the listing tells
+        lost = error
     wanted = launch_key(dict(args or {}))
     same = [j for j in client.list_jobs(project)
             if j.name == job_name and j.recipe is not None and j.recipe.key == recipe
             and launch_key(j.args or {}) == wanted and j.status not in ("FAILED", "CANCELED")]
-    if not any(j.id == started.id for j in same):  # not among the latest listed: nothing to reconcile with
-        return started
+    if started is not None and not any(j.id == started.id for j in same):
+        return started  # not among the latest listed: nothing to reconcile with
+    if lost is not None and not same:
+        raise lost  # the start was not stored
     kept = min(same, key=lambda j: (j.created_at or 0, j.id))
-    if kept.id == started.id:
+    if started is not None and kept.id == started.id:
         return started
-    outcome = started.cancel()
-    context.log.info(f"Another run of this partition started Adaptive job {kept.id} ({job_name}) first: following "
-                     f"it, and canceled {started.id} ({outcome.describe()})")
+    if started is None:
+        context.log.info(f"Starting the Adaptive job got no answer ({type(lost).__name__}); following job {kept.id} "
+                         f"({job_name}), which the listing shows")
+    else:
+        outcome = started.cancel()
+        context.log.info(f"Another run of this partition started Adaptive job {kept.id} ({job_name}) first: "
+                         f"following it, and canceled {started.id} ({outcome.describe()})")
     return client.job(kept.id)
 
 
@@ -326,11 +344,8 @@ def build_adaptive_job_asset(
         with adaptive.get_client() as client:
             handle = earlier_launch(context, asset_key, key, JOB_ID_META, client.job, "Adaptive job")
             if handle is None:
-                job_name = adaptive_key(name, partition_key_of(context))
-                started = client.run_job(project, recipe, args=args, name=job_name, num_gpus=num_gpus,
-                                         compute_pool=compute_pool)
-                context.log.info(f"Started Adaptive job {started.id} ({recipe}) in project {project}")
-                handle = _one_job_per_launch(client, context, project, job_name, recipe, args, started)
+                handle = _start_one_job(client, context, project, adaptive_key(name, partition_key_of(context)),
+                                        recipe, args, num_gpus, compute_pool)
                 record_launch(context, asset_key, key, JOB_ID_META, handle.id)
             options.raise_on_failure = False  # a failed job fails the step below, with its metadata
             status = handle.wait(options, log=context.log) if waits else handle.refresh()

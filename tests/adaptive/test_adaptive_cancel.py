@@ -172,3 +172,38 @@ def test_an_upload_being_processed_cannot_be_canceled_and_says_why(adaptive_emul
         with pytest.raises(CancelIncomplete, match="no way to stop"):
             handle.cancel()
     assert handle.last_cancel is not None and handle.last_cancel.canceled == 0
+
+
+def test_a_job_start_whose_answer_is_lost_is_found_not_started_twice(adaptive_emulator: AdaptiveEmulatorHandle,
+                                                                      project: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """CreateJob is not idempotent: the job asset lists the partition's jobs after a lost answer and follows the
+    one the server did start; a re-run reattaches to it. A start the server never stored still fails the step."""
+    from dagster_labeling._core import ConnectionFailed
+
+    start = AdaptiveClient.run_job
+
+    def stored_then_dropped(self: AdaptiveClient, *args: Any, **kwargs: Any) -> Any:
+        start(self, *args, **kwargs)  # the server started it; the connection broke before the answer
+        raise ConnectionFailed("Adaptive ML POST api/graphql: RemoteProtocolError", platform="Adaptive ML",
+                               method="POST", path="api/graphql", attempts=1)
+
+    monkeypatch.setattr(AdaptiveClient, "run_job", stored_then_dropped)
+    tuned = build_adaptive_job_asset(name="tuned", project=project, recipe="sft", args={"model": LLAMA},
+                                     wait_for_completion=False)
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"adaptive": AdaptiveResource(api_key=adaptive_emulator.api_key, base_url=adaptive_emulator.base_url)}
+    first = dg.materialize([tuned], instance=instance, resources=resources)
+    [job] = adaptive_emulator.state.jobs.values()
+    assert first.output_for_node("tuned") == job["id"]
+    again = dg.materialize([tuned], instance=instance, resources=resources)
+    assert again.output_for_node("tuned") == job["id"] and len(adaptive_emulator.state.jobs) == 1
+
+    def never_stored(self: AdaptiveClient, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionFailed("Adaptive ML POST api/graphql: ReadTimeout", platform="Adaptive ML", method="POST",
+                               path="api/graphql", attempts=1)
+
+    monkeypatch.setattr(AdaptiveClient, "run_job", never_stored)
+    other = build_adaptive_job_asset(name="other", project=project, recipe="sft", args={"model": LLAMA})
+    failed = dg.materialize([other], instance=instance, resources=resources, raise_on_error=False)
+    assert not failed.success and len(adaptive_emulator.state.jobs) == 1
