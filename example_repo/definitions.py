@@ -38,7 +38,6 @@ import dagster as dg
 import pandas as pd
 
 from dagster_labeling.adaptive import (
-    AdaptiveNotFound,
     AdaptiveResource,
     build_adaptive_ab_test_asset,
     build_adaptive_ab_test_sensor,
@@ -64,11 +63,11 @@ from dagster_labeling.llm_engine import (
 )
 from dagster_labeling.llm_engine.client import DEFAULT_BASE_URL as LLM_ENGINE_BASE_URL
 from dagster_labeling.refuel import (
-    RefuelConflict,
     RefuelResource,
     build_refuel_confidence_check,
     build_refuel_dataset_asset,
     build_refuel_labels_asset,
+    ensure_task,
 )
 from dagster_labeling.refuel.client import DEFAULT_BASE_URL as REFUEL_BASE_URL
 from dagster_labeling.scale import (
@@ -179,14 +178,11 @@ reviews_refuel_dataset = build_refuel_dataset_asset(
 def refuel_review_task(context: dg.AssetExecutionContext, refuel: RefuelResource) -> dg.MaterializeResult:
     """The Refuel labeling task (defined once on the dataset; later runs find it)."""
     with refuel.get_client() as client:
-        try:
-            client.create_task(REFUEL_TASK, REFUEL_DATASET, "You label the sentiment of product reviews.", [
-                {"name": "sentiment", "type": "classification", "labels": CATEGORIES, "input_columns": ["text"],
-                 "guidelines": "The sentiment the writer expresses about the product."}])
-            context.log.info(f"Defined Refuel task {REFUEL_TASK}")
-        except RefuelConflict:
-            context.log.info(f"Refuel task {REFUEL_TASK} already defined")
-    return dg.MaterializeResult(metadata={"refuel/task": REFUEL_TASK})
+        task = ensure_task(client, REFUEL_TASK, REFUEL_DATASET, "You label the sentiment of product reviews.", [
+            {"name": "sentiment", "type": "classification", "labels": CATEGORIES, "input_columns": ["text"],
+             "guidelines": "The sentiment the writer expresses about the product."}])
+    context.log.info(f"{'Defined' if task.created else 'Found'} Refuel task {REFUEL_TASK} ({task.id})")
+    return dg.MaterializeResult(metadata={"refuel/task": REFUEL_TASK, "refuel/task_id": task.id})
 
 
 review_llm_labels = build_refuel_labels_asset(
@@ -262,20 +258,15 @@ FEEDBACK_KEY = "label_accepted"
 def adaptive_review_project(context: dg.AssetExecutionContext, adaptive: AdaptiveResource) -> dg.MaterializeResult:
     """The review assistant's Adaptive project: its candidate models and its feedback key (created once)."""
     with adaptive.get_client() as client:
-        try:
-            project = client.get_project(ADAPTIVE_PROJECT)
-        except AdaptiveNotFound:
-            project = client.create_project(ADAPTIVE_PROJECT, "Review assistant")
+        project, created = client.ensure_project(ADAPTIVE_PROJECT, "Review assistant")
+        if created:
             context.log.info(f"Created Adaptive project {ADAPTIVE_PROJECT}")
         attached = {service.key for service in project.model_services}
         for index, model in enumerate(ASSISTANT_MODELS):
             if model not in attached:
                 client.attach_model(ADAPTIVE_PROJECT, model, make_default=index == 0)
-        try:
-            client.get_feedback_key(ADAPTIVE_PROJECT, FEEDBACK_KEY)
-        except AdaptiveNotFound:
-            client.register_feedback_key(ADAPTIVE_PROJECT, FEEDBACK_KEY, kind="bool",
-                                         description="People kept the label the assistant proposed.")
+        client.ensure_feedback_key(ADAPTIVE_PROJECT, FEEDBACK_KEY, kind="bool",
+                                   description="People kept the label the assistant proposed.")
     return dg.MaterializeResult(metadata={"adaptive/project": ADAPTIVE_PROJECT,
                                           "adaptive/models": dg.MetadataValue.json(ASSISTANT_MODELS)})
 

@@ -64,6 +64,7 @@ from dagster_labeling.testing.base import (
     RawResponse,
     Request,
     register_platform,
+    strict_json_loads,
 )
 from dagster_labeling.testing.clock import Clock
 
@@ -167,6 +168,8 @@ class AdaptiveEmulator(PlatformEmulator):
     """Adaptive ML: projects, metrics, completions and feedback, A/B tests, models, datasets, recipe jobs."""
 
     name = "adaptive"
+    #: The SDK's chunked upload sends parts of up to 100 MiB for the largest files; the body limit lets them in.
+    max_body_bytes = 101 * 1024 * 1024
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None,
                  job_pending_seconds: float = 1.0, job_run_seconds: float = 5.0, ab_min_scores: int = 20,
@@ -468,8 +471,8 @@ class AdaptiveEmulator(PlatformEmulator):
         if "operations" not in parts:
             raise HTTPError(400, "multipart GraphQL request without an 'operations' part")
         try:
-            operations = json.loads(parts["operations"])
-            mapping = json.loads(parts.get("map", b"{}"))
+            operations = strict_json_loads(parts["operations"])
+            mapping = strict_json_loads(parts.get("map", b"{}"))
         except ValueError as exc:
             raise HTTPError(400, f"invalid multipart GraphQL request: {exc}") from exc
         files: dict[str, bytes] = {}
@@ -968,7 +971,7 @@ class AdaptiveEmulator(PlatformEmulator):
         rows = []
         for i, ln in enumerate(lines, 1):
             try:
-                row = json.loads(ln)
+                row = strict_json_loads(ln)
             except ValueError as exc:
                 raise GraphQLError(f"Invalid dataset: line {i} is not valid JSON ({exc})") from exc
             if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
