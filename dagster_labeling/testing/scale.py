@@ -9,6 +9,11 @@ Behaviour worth knowing:
 * A batch goes ``staging`` → (finalize) → ``in_progress`` → ``completed`` once it has tasks and all of
   them are terminal (completed, error or canceled).
 * Responses are plausible for the task type and deterministic (hash of the task's inputs).
+* Task listings (v1 and v2) page with an opaque ``next_token`` cursor over creation order, as Scale's tokens are
+  opaque: tasks leaving the filtered list between pages never make a client skip one. Batch listings page by
+  ``offset``, as the real ``GET /v1/batches`` does.
+* Only a pending task no labeler has started can be canceled (``start_work`` marks tasks as started); uniqueness
+  of ``unique_id``, batch and project names holds under concurrent creates (each request is handled atomically).
 * Task callbacks are POSTed as ``{"task", "response", "task_id"}`` with the ``scale-callback-auth``
   header, retried up to 20 times; the batch callback body ``{"batch", "status": "completed"}`` is this
   emulator's invention, as the real shape is undocumented.
