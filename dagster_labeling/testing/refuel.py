@@ -47,6 +47,7 @@ from dagster_labeling.testing.base import (
     RawResponse,
     Request,
     register_platform,
+    strict_json_loads,
 )
 from dagster_labeling.testing.clock import Clock
 
@@ -476,9 +477,13 @@ class RefuelEmulator(PlatformEmulator):
                 if tid == task["id"] and did == ds["id"]:
                     labels = lab
         rows = ds["rows"]
-        for raw in req.q_all("filters"):
-            rows = self._filter(rows, json.loads(raw), labels, ds)
-        order = [json.loads(o) for o in req.q_all("order_bys")]
+        try:
+            filters = [strict_json_loads(raw) for raw in req.q_all("filters")]
+            order = [strict_json_loads(o) for o in req.q_all("order_bys")]
+        except ValueError as exc:
+            raise HTTPError(422, f"filters and order_bys must be JSON objects: {exc}") from exc
+        for flt in filters:
+            rows = self._filter(rows, flt, labels, ds)
         for ob in reversed(order):
             rows = self._sort(rows, ob, labels, ds)
         try:
