@@ -172,6 +172,11 @@ class JobHandle(ABC):
         """Units of the job still pending or running in ``status`` (a cancel is complete at 0)."""
         return 0 if status.state.is_terminal else 1
 
+    def finished_units(self, status: JobStatus) -> int:
+        """Units of a finished job, reported as "had already finished" when it is asked to cancel (1 unless the
+        job is made of many, like a batch's tasks)."""
+        return 1
+
     @property
     def status(self) -> JobStatus:
         """The last observed status (fetched once if never fetched)."""
@@ -191,7 +196,7 @@ class JobHandle(ABC):
         ``cancel_settle_seconds``. The outcome is also kept as ``last_cancel``."""
         current = self.refresh()
         if current.state.is_terminal:
-            self.last_cancel = CancelOutcome(current, already_finished=1)
+            self.last_cancel = CancelOutcome(current, already_finished=self.finished_units(current))
             return self.last_cancel
         try:
             counts = self.cancel_remote() or CancelCounts(canceled=1)

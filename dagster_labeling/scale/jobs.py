@@ -70,6 +70,10 @@ class ScaleBatchJob(JobHandle):
         """The batch's pending tasks (a batch whose tasks are all finished or canceled has nothing left)."""
         return int(status.details.get("pending", 0))
 
+    def finished_units(self, status: JobStatus) -> int:
+        """The batch's completed and errored tasks."""
+        return int(status.details.get("completed", 0)) + int(status.details.get("error", 0))
+
     def cancel_remote(self) -> CancelCounts:
         """Cancel every pending task of the batch, re-listing the pending ones after each pass."""
         tally = _Tally()

@@ -265,6 +265,15 @@ class BatchLike(FakeJob):
         return CancelCounts(canceled=n, not_canceled={f"t{i}": "locked by a worker" for i in range(self.stuck)})
 
 
+def test_a_finished_job_of_many_units_reports_them_all_as_finished():
+    class Finished(BatchLike):
+        def finished_units(self, status):
+            return 7
+
+    outcome = Finished(pending=0, per_pass=1).cancel()
+    assert (outcome.canceled, outcome.already_finished, outcome.still_running) == (0, 7, 0)
+
+
 def test_cancel_that_leaves_work_running_raises_with_the_real_outcome():
     job = BatchLike(pending=10, per_pass=10, stuck=2)
     with pytest.raises(CancelIncomplete) as raised:

@@ -151,7 +151,7 @@ def test_a_finished_batch_is_not_canceled(emu: ScaleEmulatorHandle) -> None:
         emu.state.complete(*ids)
         emu.request_log.clear()
         outcome = client.batch_job("done").cancel()
-    assert outcome.state is JobState.SUCCEEDED and outcome.canceled == 0
+    assert outcome.state is JobState.SUCCEEDED and (outcome.canceled, outcome.already_finished) == (0, 3)
     assert not [e for e in emu.request_log.entries("POST") if e.path.endswith("/cancel")]
     assert emu.state.task_count(batch="done", status="completed") == 3
 
