@@ -71,7 +71,6 @@ from dagster_labeling.refuel import (
 )
 from dagster_labeling.refuel.client import DEFAULT_BASE_URL as REFUEL_BASE_URL
 from dagster_labeling.scale import (
-    ScaleDuplicateResource,
     ScaleResource,
     TaskType,
     build_scale_batch_asset,
@@ -92,12 +91,10 @@ daily = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 def review_sentiment_project(context: dg.AssetExecutionContext, scale: ScaleResource) -> dg.MaterializeResult:
     """The Scale project the review batches belong to (created once, then reused)."""
     with scale.get_client() as client:
-        try:
-            project = client.create_project(SCALE_PROJECT, TaskType.Categorization,
-                                            params={"instruction": "What is the sentiment of this review?"})
+        project, created = client.get_or_create_project(
+            SCALE_PROJECT, TaskType.Categorization, params={"instruction": "What is the sentiment of this review?"})
+        if created:
             context.log.info(f"Created Scale project {project.name}")
-        except ScaleDuplicateResource:
-            project = client.get_project(SCALE_PROJECT)
     return dg.MaterializeResult(metadata={"scale/project": project.name, "scale/type": project.type})
 
 
