@@ -24,7 +24,10 @@ from dagster_labeling.testing.race import run_together
 
 DAY = "2026-11-01"
 DAYS = dg.StaticPartitionsDefinition([DAY, "2026-11-02"])
-LATENCY = FaultConfig(latency_seconds=0.1)
+#: Latency on every request, and uploads and launches that take 1.5 s: the window between a run's look-up and its
+#: record is wider than the spread of the racers' start (threads of one process start their runs one by one).
+RACE = FaultConfig(latency_seconds=0.1, rate=1.0, weights={"slow": 1.0}, slow_seconds=1.5, methods=["POST"],
+                   path_prefixes=["/v1/files", "/v1/llm/fine-tunes"])
 
 
 def pipeline() -> list[dg.AssetsDefinition]:
@@ -87,13 +90,14 @@ def assert_rerun_changes_nothing(emu: LLMEngineEmulatorHandle, instance: dg.Dags
 def test_eight_threads_first_runs_converge(llm_engine_emulator: LLMEngineEmulatorHandle,
                                            instance: dg.DagsterInstance) -> None:
     llm_engine_emulator.state.fine_tune_pending_seconds = 3600.0  # still pending while the racers compare
-    llm_engine_emulator.set_faults(LATENCY)
+    llm_engine_emulator.set_faults(RACE)
     race = functools.partial(first_run, instance.get_ref(), llm_engine_emulator.base_url, llm_engine_emulator.api_key)
 
     outcomes = run_together(race, 8)
 
     llm_engine_emulator.set_faults(None)
-    assert len(llm_engine_emulator.request_log.entries("POST", "/v1/files")) > 1, "the race was not a race"
+    assert len(llm_engine_emulator.request_log.entries("POST", "/v1/files")) > 1, "no upload race"
+    assert len(llm_engine_emulator.state.fine_tunes) > 1, "no launch race"
     converged = assert_converged(llm_engine_emulator, outcomes)
     llm_engine_emulator.state.fine_tune_pending_seconds = 0.05
     llm_engine_emulator.state.complete_all()
@@ -103,7 +107,7 @@ def test_eight_threads_first_runs_converge(llm_engine_emulator: LLMEngineEmulato
 def test_four_processes_first_runs_converge(llm_engine_emulator: LLMEngineEmulatorHandle,
                                             instance: dg.DagsterInstance) -> None:
     llm_engine_emulator.state.fine_tune_pending_seconds = 3600.0
-    llm_engine_emulator.set_faults(LATENCY)
+    llm_engine_emulator.set_faults(RACE)
     race = functools.partial(first_run, instance.get_ref(), llm_engine_emulator.base_url, llm_engine_emulator.api_key)
 
     outcomes = run_together(race, 4, processes=True)
