@@ -11,15 +11,7 @@ from dagster_labeling.llm_engine.assets import (
     build_llm_engine_fine_tune_asset,
     build_llm_engine_training_file_asset,
 )
-from dagster_labeling.llm_engine.client import (
-    FINE_TUNABLE_MODELS,
-    BatchCompletionJobHandle,
-    CallTimeouts,
-    FineTuneJob,
-    LLMEngineClient,
-    completion_body,
-    validate_model_name,
-)
+from dagster_labeling.llm_engine.client import CallTimeouts, LLMEngineClient
 from dagster_labeling.llm_engine.errors import (
     LLMEngineBadRequest,
     LLMEngineException,
@@ -29,6 +21,7 @@ from dagster_labeling.llm_engine.errors import (
     LLMEngineStreamError,
     LLMEngineUnauthorized,
 )
+from dagster_labeling.llm_engine.handles import BatchCompletionJobHandle, FineTuneJob
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
     BatchCompletionStatus,
@@ -49,6 +42,7 @@ from dagster_labeling.llm_engine.sensors import (
     build_llm_engine_batch_completion_sensor,
     build_llm_engine_fine_tune_sensor,
 )
+from dagster_labeling.llm_engine.validation import FINE_TUNABLE_MODELS, completion_body, validate_model_name
 
 __all__ = [
     "FINE_TUNABLE_MODELS", "BatchCompletionJob", "BatchCompletionJobHandle", "BatchCompletionStatus",

@@ -30,11 +30,6 @@ from dagster_labeling._dagster.assets import (
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import LAUNCH_KEY_META, launch_key
-from dagster_labeling.llm_engine.client import (
-    FINE_TUNABLE_MODELS,
-    completion_body,
-    validate_model_name,
-)
 from dagster_labeling.llm_engine.models import LossPoint
 from dagster_labeling.llm_engine.pipeline import (
     COMPLETION_COLUMNS,
@@ -56,6 +51,11 @@ from dagster_labeling.llm_engine.reconcile import (
     training_file_name,
 )
 from dagster_labeling.llm_engine.resource import LLMEngineResource
+from dagster_labeling.llm_engine.validation import (
+    FINE_TUNABLE_MODELS,
+    completion_body,
+    validate_model_name,
+)
 
 FINE_TUNE_STATE_META = "llm_engine/state"
 FINE_TUNED_MODEL_META = "llm_engine/fine_tuned_model"

@@ -13,7 +13,6 @@ batch completions as job handles, bounded concurrent completions and uploads str
 
 import asyncio
 import json
-import math
 import os
 import re
 import urllib.parse
@@ -28,13 +27,9 @@ from tenacity import AsyncRetrying
 from dagster_labeling._core import (
     BulkProgress,
     BulkResult,
-    CancelCounts,
     ConnectionFailed,
     HttpTransport,
     InvalidInput,
-    JobHandle,
-    JobState,
-    JobStatus,
     RetryPolicy,
     Timeouts,
     mask,
@@ -43,8 +38,8 @@ from dagster_labeling._core import (
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
 from dagster_labeling._core.encoding import dumps
-from dagster_labeling._core.errors import NotFound
 from dagster_labeling.llm_engine.errors import LLMEngineStreamError, llm_engine_error_class
+from dagster_labeling.llm_engine.handles import BatchCompletionJobHandle, FineTuneJob
 from dagster_labeling.llm_engine.models import (
     BatchCompletionJob,
     CompletionChunk,
@@ -54,21 +49,12 @@ from dagster_labeling.llm_engine.models import (
     FileInfo,
     FineTune,
     FineTuneEvent,
-    LossPoint,
     ModelEndpoint,
-    loss_curve,
 )
+from dagster_labeling.llm_engine.validation import FINE_TUNABLE_MODELS, completion_body, validate_model_name
 
 DEFAULT_BASE_URL = "https://api.spellbook.scale.com/llm-engine/"
 PLATFORM = "LLM Engine"
-#: Base models LLM Engine fine-tunes (Model Zoo); pass ``allow_unknown_model=True`` for others.
-FINE_TUNABLE_MODELS = frozenset(
-    "llama-7b llama-2-7b llama-2-7b-chat llama-2-13b llama-2-13b-chat llama-2-70b llama-2-70b-chat "
-    "llama-3-8b llama-3-8b-instruct llama-3-70b llama-3-1-8b llama-3-1-8b-instruct llama-3-1-70b "
-    "mpt-7b mpt-7b-instruct falcon-7b falcon-7b-instruct mistral-7b mistral-7b-instruct mixtral-8x7b "
-    "mixtral-8x7b-instruct codellama-7b codellama-13b codellama-34b".split()
-)
-MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{0,199}$")
 #: vLLM keys the SDK's batch ``model_config`` always carries (``null`` unless set), in its order.
 VLLM_MODEL_CONFIG_KEYS = (
     "max_model_len max_num_seqs enforce_eager trust_remote_code pipeline_parallel_size tensor_parallel_size "
@@ -79,23 +65,6 @@ VLLM_MODEL_CONFIG_KEYS = (
     "block_size gpu_memory_utilization swap_space cache_dtype num_gpu_blocks_override enable_prefix_caching"
 ).split()
 JSON_CONTENT = {"Content-Type": "application/json"}
-_FINE_TUNE_STATES = {
-    "PENDING": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "SUCCESS": JobState.SUCCEEDED,
-    "FAILURE": JobState.FAILED,
-    "TIMEOUT": JobState.FAILED,
-    "CANCELLED": JobState.CANCELED,
-    "UNDEFINED": JobState.UNKNOWN,
-}
-_BATCH_STATES = {
-    "queued": JobState.PENDING,
-    "running": JobState.RUNNING,
-    "completed": JobState.SUCCEEDED,
-    "failed": JobState.FAILED,
-    "cancelled": JobState.CANCELED,
-    "unknown": JobState.UNKNOWN,
-}
 
 
 class CallTimeouts(BaseModel):
@@ -116,106 +85,6 @@ def _llm_engine_auth(api_key: str) -> HeaderAuth:
     return HeaderAuth({"x-api-key": api_key, "Authorization": basic_auth_header(api_key)})
 
 
-# -- validation --------------------------------------------------------------------------------------
-def validate_model_name(name: Any, field: str = "model") -> str:
-    """A model or endpoint name that is safe as one URL path segment; else :class:`InvalidInput`.
-
-    >>> validate_model_name("llama-2-7b.my-suffix.240101-000000")
-    'llama-2-7b.my-suffix.240101-000000'
-    """
-    if not isinstance(name, str) or not MODEL_NAME_RE.match(name) or ".." in name:
-        raise InvalidInput(
-            f"{field} {name!r} is not a valid LLM Engine model name: use letters, digits and . _ - : @ + only "
-            "(no '/', '?', '#', '%', spaces), at most 200 characters, e.g. 'llama-2-7b'.",
-            field=field,
-        )
-    return name
-
-
-def _check_range(field: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"{field} must be a finite number, got {value!r}.", field=field)
-    below = value <= low if low_open else value < low
-    if below or value > high:
-        bracket = "(" if low_open else "["
-        raise InvalidInput(f"{field} must be in {bracket}{low}, {high}], got {value}.", field=field)
-
-
-def completion_body(
-    prompt: str,
-    *,
-    max_new_tokens: int = 20,
-    temperature: float = 0.2,
-    stop_sequences: Sequence[str] | None = None,
-    return_token_log_probs: bool | None = False,
-    presence_penalty: float | None = None,
-    frequency_penalty: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    include_stop_str_in_output: bool | None = None,
-    guided_json: Mapping[str, Any] | None = None,
-    guided_regex: str | None = None,
-    guided_choice: Sequence[str] | None = None,
-    guided_grammar: str | None = None,
-    skip_special_tokens: bool | None = True,
-) -> dict[str, Any]:
-    """The JSON body of a completion, validated as the SDK's pydantic models do (and a little more).
-
-    >>> completion_body("Hi", temperature=1.5)
-    Traceback (most recent call last):
-    ...
-    dagster_labeling._core.errors.InvalidInput: temperature must be in [0, 1], got 1.5.
-    """
-    if not isinstance(prompt, str) or not prompt:
-        raise InvalidInput(f"prompt must be a non-empty string, got {prompt!r}.", field="prompt")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise InvalidInput(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}.",
-                           field="max_new_tokens")
-    _check_range("temperature", temperature, 0, 1)
-    _check_range("top_p", top_p, 0, 1, low_open=True)
-    _check_range("presence_penalty", presence_penalty, 0, 2)
-    _check_range("frequency_penalty", frequency_penalty, 0, 2)
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < -1):
-        raise InvalidInput(f"top_k must be an integer >= -1 (-1: all tokens), got {top_k!r}.", field="top_k")
-    stops: list[str] | None = None
-    if stop_sequences is not None:
-        if isinstance(stop_sequences, str):
-            raise InvalidInput(
-                f"stop_sequences must be a list of strings, got the string {stop_sequences!r}: "
-                f"write stop_sequences=[{stop_sequences!r}].", field="stop_sequences")
-        stops = list(stop_sequences)
-        if not all(isinstance(s, str) and s for s in stops):
-            raise InvalidInput(f"stop_sequences must be non-empty strings, got {stops!r}.", field="stop_sequences")
-    for name, flag in (("return_token_log_probs", return_token_log_probs),
-                       ("include_stop_str_in_output", include_stop_str_in_output),
-                       ("skip_special_tokens", skip_special_tokens)):
-        if flag is not None and not isinstance(flag, bool):
-            raise InvalidInput(f"{name} must be True, False or None, got {flag!r}.", field=name)
-    guided = [g for g in (guided_json, guided_regex, guided_choice, guided_grammar) if g is not None]
-    if len(guided) > 1:
-        raise InvalidInput("Give at most one of guided_json, guided_regex, guided_choice, guided_grammar.",
-                           field="guided_json")
-    return {
-        "prompt": prompt,
-        "max_new_tokens": max_new_tokens,
-        "temperature": temperature,
-        "stop_sequences": stops,
-        "return_token_log_probs": return_token_log_probs,
-        "presence_penalty": presence_penalty,
-        "frequency_penalty": frequency_penalty,
-        "top_k": top_k,
-        "top_p": top_p,
-        "include_stop_str_in_output": include_stop_str_in_output,
-        "guided_json": dict(guided_json) if guided_json is not None else None,
-        "guided_regex": guided_regex,
-        "guided_choice": list(guided_choice) if guided_choice is not None else None,
-        "guided_grammar": guided_grammar,
-        "skip_special_tokens": skip_special_tokens,
-    }
-
-
 def parse_sse_line(line: str) -> CompletionChunk | None:
     """One line of the stream as a chunk (``None`` for blank, comment, ``event:`` or ``id:`` lines)."""
     if not line.startswith("data:"):
@@ -232,106 +101,6 @@ def _raise_in_band(chunk: CompletionChunk) -> None:
             f"LLM Engine stream error (status {chunk.error.status_code}): {chunk.error.content.error}",
             status_code=chunk.error.status_code, request_id=chunk.request_id, timestamp=chunk.error.content.timestamp,
         )
-
-
-# -- job handles -------------------------------------------------------------------------------------
-GONE_STATUS = "NOT_FOUND"
-"""``raw_status`` of a job the service no longer knows: model-engine deletes a canceled fine-tune or batch job
-(its Kubernetes job), and a finished one after a few days, so reading it answers 404."""
-
-
-def _gone(kind: str) -> JobStatus:
-    return JobStatus(state=JobState.CANCELED, raw_status=GONE_STATUS,
-                     reason=f"the {kind} no longer exists on LLM Engine (the service deletes a canceled job, "
-                            "and a finished one after a few days)")
-
-
-def _cancel_counts(handle: JobHandle, success: bool) -> CancelCounts | None:
-    """What a cancel answered ``success`` did: None (the job was canceled) when it says so; else the job is read
-    again, since ``success: false`` also answers a cancel that an earlier, lost answer already made."""
-    if success:
-        return None
-    status = handle.refresh()
-    if status.state is JobState.CANCELED:
-        return CancelCounts(canceled=1)
-    if status.state.is_terminal:
-        return CancelCounts(already_finished=1)
-    return CancelCounts(not_canceled={handle.id: f"LLM Engine answered success=false; the job is {status.raw_status}"})
-
-
-class FineTuneJob(JobHandle):
-    """A fine-tune as a job; progress (epochs done of ``epochs``) and loss come from its events.
-
-    A fine-tune the service answers 404 for is ``CANCELED`` (raw status ``NOT_FOUND``): canceling deletes it.
-    """
-
-    kind = "LLM Engine fine-tune"
-
-    def __init__(self, client: "LLMEngineClient", fine_tune_id: str, *, epochs: int | None = None) -> None:
-        super().__init__(fine_tune_id)
-        self.client = client
-        self.epochs = epochs
-        self.fine_tuned_model: str | None = None
-        self.loss: list[LossPoint] = []
-
-    def fetch_status(self) -> JobStatus:
-        try:
-            ft = self.client.get_fine_tune(self.id)
-        except NotFound:
-            return _gone("fine-tune")
-        self.fine_tuned_model = ft.fine_tuned_model
-        try:
-            self.loss = loss_curve(self.client.get_fine_tune_events(self.id))
-        except Exception:  # events are best-effort progress; the status is what counts
-            self.loss = self.loss
-        state = JobState.from_vendor(ft.status, _FINE_TUNE_STATES)
-        done = int(max(p.epoch for p in self.loss)) if self.loss else 0
-        total = self.epochs
-        if state is JobState.SUCCEEDED and total is not None:
-            done = total
-        reason = None
-        if state in (JobState.FAILED, JobState.CANCELED):
-            reason = f"fine-tune ended {ft.status}"
-        return JobStatus(
-            state=state, raw_status=ft.status, done=done if total else None, total=total, reason=reason,
-            details={"fine_tuned_model": ft.fine_tuned_model, "loss": [p.model_dump() for p in self.loss]},
-        )
-
-    def cancel_remote(self) -> CancelCounts | None:
-        try:
-            success = self.client.cancel_fine_tune(self.id)
-        except NotFound:  # gone already (a cancel whose answer was lost deletes it)
-            success = False
-        return _cancel_counts(self, success)
-
-
-class BatchCompletionJobHandle(JobHandle):
-    """A batch-completions job (v1 or v2); its state comes from ``GET /v2/batch-completions/{id}`` (404: canceled,
-    as for :class:`FineTuneJob`)."""
-
-    kind = "LLM Engine batch completion"
-
-    def __init__(self, client: "LLMEngineClient", job_id: str) -> None:
-        super().__init__(job_id)
-        self.client = client
-        self.job: BatchCompletionJob | None = None
-
-    def fetch_status(self) -> JobStatus:
-        try:
-            self.job = self.client.get_batch_completion(self.id)
-        except NotFound:
-            return _gone("batch job")
-        state = JobState.from_vendor(self.job.status, _BATCH_STATES)
-        reason = f"batch job ended {self.job.status}" if state in (JobState.FAILED, JobState.CANCELED) else None
-        return JobStatus(state=state, raw_status=self.job.status, reason=reason,
-                         details={"output_data_path": self.job.output_data_path})
-
-    def cancel_remote(self) -> CancelCounts | None:
-        try:
-            success = self.client.cancel_batch_completion(self.id)
-        except NotFound:  # gone already (a cancel whose answer was lost deletes it)
-            success = False
-        return _cancel_counts(self, success)
 
 
 class LLMEngineClient(PlatformClient):
@@ -838,6 +607,6 @@ class LLMEngineClient(PlatformClient):
 
 
 __all__ = [
-    "DEFAULT_BASE_URL", "FINE_TUNABLE_MODELS", "BatchCompletionJobHandle", "BulkProgress", "CallTimeouts",
-    "FineTuneJob", "LLMEngineClient", "completion_body", "parse_sse_line", "validate_model_name",
+    "DEFAULT_BASE_URL", "FINE_TUNABLE_MODELS", "BulkProgress", "CallTimeouts", "LLMEngineClient", "completion_body",
+    "parse_sse_line", "validate_model_name",
 ]

@@ -27,7 +27,8 @@ from dagster_labeling._core.errors import NotFound
 from dagster_labeling._dagster.assets import meta_value, partition_key_of
 from dagster_labeling._dagster.launches import LAUNCH_KEY_META, REATTACHABLE_STATES
 from dagster_labeling._dagster.naming import remote_name
-from dagster_labeling.llm_engine.client import FineTuneJob, LLMEngineClient
+from dagster_labeling.llm_engine.client import LLMEngineClient
+from dagster_labeling.llm_engine.handles import FineTuneJob
 
 FILE_ID_META = "llm_engine/file_id"
 FILE_NAME_META = "llm_engine/file_name"

@@ -18,7 +18,7 @@ from dagster_labeling.llm_engine.assets import (
     FINE_TUNED_MODEL_META,
     loss_table,
 )
-from dagster_labeling.llm_engine.client import _BATCH_STATES, _FINE_TUNE_STATES
+from dagster_labeling.llm_engine.handles import BATCH_STATES, FINE_TUNE_STATES
 from dagster_labeling.llm_engine.models import loss_curve
 from dagster_labeling.llm_engine.pipeline import loss_summary
 from dagster_labeling.llm_engine.resource import LLMEngineResource
@@ -70,11 +70,11 @@ def build_llm_engine_fine_tune_sensor(
         launched = materialized_jobs(context.instance, fine_tune_asset, FINE_TUNE_ID_META, FINE_TUNE_STATE_META)
         with llm.get_client() as client:
             by_id = {ft.id: ft for ft in client.list_fine_tunes()
-                     if JobState.from_vendor(ft.status, _FINE_TUNE_STATES).is_terminal}
+                     if JobState.from_vendor(ft.status, FINE_TUNE_STATES).is_terminal}
             for fine_tune_id in reported.new(by_id, report_existing=report_existing)[:max_fine_tunes_per_tick]:
                 ft = by_id[fine_tune_id]
                 reported.mark(ft.id)
-                if JobState.from_vendor(ft.status, _FINE_TUNE_STATES) is not JobState.SUCCEEDED:
+                if JobState.from_vendor(ft.status, FINE_TUNE_STATES) is not JobState.SUCCEEDED:
                     context.log.info(f"LLM Engine fine-tune {ft.id} ended {ft.status}")
                     continue
                 if base_model is not None and not (ft.fine_tuned_model or "").startswith(base_model + "."):
@@ -158,7 +158,7 @@ def build_llm_engine_batch_completion_sensor(
                     continue
                 checked += 1
                 status = client.get_batch_completion(job_id).status
-                job_state = JobState.from_vendor(status, _BATCH_STATES)
+                job_state = JobState.from_vendor(status, BATCH_STATES)
                 if not job_state.is_terminal:
                     still.append(entry)
                 elif job_state is JobState.SUCCEEDED:

@@ -13,7 +13,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError  # what Dagste
 from dagster_labeling._core import CancelCounts, JobHandle, JobState, RetryPolicy
 from dagster_labeling._dagster.config import RetryConfig
 from dagster_labeling.llm_engine import LLMEngineClient, LLMEngineResource, build_llm_engine_fine_tune_asset
-from dagster_labeling.llm_engine.client import GONE_STATUS
+from dagster_labeling.llm_engine.handles import GONE_STATUS
 from dagster_labeling.testing.faults import FaultConfig
 from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
 
