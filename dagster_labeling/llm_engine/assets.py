@@ -30,6 +30,7 @@ from dagster_labeling._dagster.assets import (
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import LAUNCH_KEY_META, launch_key
+from dagster_labeling.llm_engine.errors import LLMEngineBadRequest
 from dagster_labeling.llm_engine.models import LossPoint
 from dagster_labeling.llm_engine.pipeline import (
     COMPLETION_COLUMNS,
@@ -45,6 +46,7 @@ from dagster_labeling.llm_engine.reconcile import (
     TrainingFile,
     earliest_launch,
     file_digest,
+    join_parallel_launch,
     keep_earliest,
     observation,
     output_file_name,
@@ -220,13 +222,21 @@ def build_llm_engine_fine_tune_asset(
             if job is not None:
                 context.log.info(f"Reattached to LLM Engine fine-tune {job.id}, launched earlier with the same inputs")
             else:
-                launched = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
-                                                   hyperparameters=hyperparameters, wandb_config=wandb_config,
-                                                   suffix=suffix, allow_unknown_model=allow_unknown_model)
-                context.log.info(f"Started LLM Engine fine-tune {launched.id} of {base_model} on {training_file}")
-                # Written before waiting: a re-run reattaches, and racing runs agree on the first launch.
-                yield observation(context, {FINE_TUNE_ID_META: launched.id, LAUNCH_KEY_META: key})
-                job = keep_earliest(context, client, key, launched)
+                try:
+                    launched = client.create_fine_tune(base_model, training_file, validation_file=validation_file,
+                                                       hyperparameters=hyperparameters, wandb_config=wandb_config,
+                                                       suffix=suffix, allow_unknown_model=allow_unknown_model)
+                except LLMEngineBadRequest as refused:
+                    job = join_parallel_launch(context, client, key, known_epochs)
+                    if job is None:
+                        raise
+                    context.log.info(f"LLM Engine refused this run's launch ({refused.message}); a parallel run of "
+                                     f"this partition launched fine-tune {job.id}: reattached to it")
+                else:
+                    context.log.info(f"Started LLM Engine fine-tune {launched.id} of {base_model} on {training_file}")
+                    # Written before waiting: a re-run reattaches, and racing runs agree on the first launch.
+                    yield observation(context, {FINE_TUNE_ID_META: launched.id, LAUNCH_KEY_META: key})
+                    job = keep_earliest(context, client, key, launched)
             job.epochs = known_epochs
             status = job.wait(options, log=context.log) if waits else job.refresh()
         summary = loss_summary(job.loss)

@@ -18,6 +18,7 @@ name or inputs to match it by) — cancel it on LLM Engine.
 """
 
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,8 @@ FILE_NAME_MAX_LENGTH = 200
 DIGEST_LENGTH = 16
 #: How many of a partition's latest records are read back (a race records one per racing run).
 RECORDS_READ = 500
+#: How long a run whose launch was refused looks for a parallel run's launch before it fails.
+JOIN_WAIT_SECONDS = 10.0
 
 
 def file_digest(path: str) -> str:
@@ -150,6 +153,19 @@ def earliest_launch(context: dg.AssetExecutionContext, client: LLMEngineClient, 
         if job.refresh().state in REATTACHABLE_STATES:
             return job
     return None
+
+
+def join_parallel_launch(context: dg.AssetExecutionContext, client: LLMEngineClient, key: str,
+                         epochs: int | None, *, wait_seconds: float = JOIN_WAIT_SECONDS) -> FineTuneJob | None:
+    """After LLM Engine refused our launch (its limit of pending or running fine-tunes plus fine-tuned endpoints,
+    5 per user, is reached by racing runs together): the fine-tune a parallel run of this partition launched with
+    the same inputs, waiting up to ``wait_seconds`` for its record; None if none appears."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        job = earliest_launch(context, client, key, epochs)
+        if job is not None or time.monotonic() >= deadline:
+            return job
+        time.sleep(0.5)
 
 
 def keep_earliest(context: dg.AssetExecutionContext, client: LLMEngineClient, key: str,

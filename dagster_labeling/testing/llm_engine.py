@@ -16,6 +16,8 @@ trailing ``/`` matters to the SDK). Behaviour worth knowing:
   its status (and no longer progresses). Then it is ``CANCELLED``/``cancelled``, or, with
   ``canceled_jobs_vanish``, deleted as model-engine does (it deletes the Kubernetes job): reading it answers 404
   and listings leave it out.
+* ``fine_tune_quota`` (None: no limit) refuses a fine-tune, as model-engine does (with 5), once pending or running
+  fine-tunes plus fine-tuned endpoints reach it.
 * Listings (files, fine-tunes, events, endpoints) are not paged, as in the real API.
 """
 
@@ -85,7 +87,8 @@ class LLMEngineEmulator(PlatformEmulator):
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, clock: Clock | None = None,
                  fine_tune_pending_seconds: float = 1.0, fine_tune_epoch_seconds: float = 2.0,
                  batch_seconds: float = 2.0, stream_token_delay_seconds: float = 0.0,
-                 cancel_seconds: float = 0.0, canceled_jobs_vanish: bool = False) -> None:
+                 cancel_seconds: float = 0.0, canceled_jobs_vanish: bool = False,
+                 fine_tune_quota: int | None = None) -> None:
         super().__init__(api_key=api_key, clock=clock)
         self.fine_tune_pending_seconds = fine_tune_pending_seconds
         self.fine_tune_epoch_seconds = fine_tune_epoch_seconds
@@ -93,7 +96,8 @@ class LLMEngineEmulator(PlatformEmulator):
         self.stream_token_delay_seconds = stream_token_delay_seconds
         self.cancel_seconds = cancel_seconds
         self.canceled_jobs_vanish = canceled_jobs_vanish
-        self._cancel_defaults = (cancel_seconds, canceled_jobs_vanish)
+        self.fine_tune_quota = fine_tune_quota
+        self._knob_defaults = (cancel_seconds, canceled_jobs_vanish, fine_tune_quota)
         self.stream_error_after_tokens: int | None = None
         self.fail_fine_tunes = False
         self._seq = itertools.count(1)
@@ -132,13 +136,13 @@ class LLMEngineEmulator(PlatformEmulator):
 
     def reset(self) -> None:
         """Forget files, fine-tunes, batches and fine-tuned models; clear the log; restore defaults (the cancel
-        behaviour to the constructor's)."""
+        behaviour and the quota to the constructor's)."""
         super().reset()
         with self.lock:
             self._clear_state()
             self.stream_error_after_tokens = None
             self.fail_fine_tunes = False
-            self.cancel_seconds, self.canceled_jobs_vanish = self._cancel_defaults
+            self.cancel_seconds, self.canceled_jobs_vanish, self.fine_tune_quota = self._knob_defaults
 
     def _new_id(self, prefix: str) -> str:
         n = next(self._seq)
@@ -433,6 +437,7 @@ class LLMEngineEmulator(PlatformEmulator):
                 continue
             if not isinstance(ref, str) or not (ref in self.files or ref.startswith(("http://", "https://"))):
                 raise HTTPError(400, f"{key} {ref!r} is neither an uploaded file id nor an http(s) URL.")
+        self._check_quota()
         hyper = body.get("hyperparameters") or {}
         try:
             epochs = int(hyper.get("epochs", 3))
@@ -446,6 +451,20 @@ class LLMEngineEmulator(PlatformEmulator):
                                   "epochs_logged": 0, "events": [], "hyperparameters": hyper,
                                   "training_file": body["training_file"]}
         return {"id": ft_id}
+
+    def _check_quota(self) -> None:
+        """model-engine refuses a fine-tune when pending or running fine-tunes plus fine-tuned endpoints reach its
+        limit (5 for a non-privileged user), with this 400."""
+        if self.fine_tune_quota is None:
+            return
+        self._advance_all(self.clock.now())
+        used = sum(1 for ft in self.fine_tunes.values() if ft["status"] in ("PENDING", "RUNNING")) + \
+            sum(1 for ep in self.endpoints.values() if not ep["_base"])
+        if used >= self.fine_tune_quota:
+            limit = self.fine_tune_quota
+            raise HTTPError(400, f"Limit {limit} fine-tunes/fine-tuned endpoints per user. Cancel/delete a total of "
+                                 f"{used - limit + 1} pending or running fine-tune(s) or fine-tuned endpoints to run "
+                                 "another fine-tune.")
 
     def _fine_tune(self, ft_id: str) -> dict[str, Any]:
         now = self.clock.now()

@@ -89,7 +89,10 @@ def assert_rerun_changes_nothing(emu: LLMEngineEmulatorHandle, instance: dg.Dags
 
 def test_eight_threads_first_runs_converge(llm_engine_emulator: LLMEngineEmulatorHandle,
                                            instance: dg.DagsterInstance) -> None:
+    """Also under LLM Engine's limit of fine-tunes (here 3 of the 8 launches are accepted): a run whose launch is
+    refused joins the fine-tune a parallel run launched."""
     llm_engine_emulator.state.fine_tune_pending_seconds = 3600.0  # still pending while the racers compare
+    llm_engine_emulator.state.fine_tune_quota = 3
     llm_engine_emulator.set_faults(RACE)
     race = functools.partial(first_run, instance.get_ref(), llm_engine_emulator.base_url, llm_engine_emulator.api_key)
 
@@ -98,6 +101,7 @@ def test_eight_threads_first_runs_converge(llm_engine_emulator: LLMEngineEmulato
     llm_engine_emulator.set_faults(None)
     assert len(llm_engine_emulator.request_log.entries("POST", "/v1/files")) > 1, "no upload race"
     assert len(llm_engine_emulator.state.fine_tunes) > 1, "no launch race"
+    assert len(llm_engine_emulator.request_log.entries("POST", "/v1/llm/fine-tunes")) > 3, "no launch refused"
     converged = assert_converged(llm_engine_emulator, outcomes)
     llm_engine_emulator.state.fine_tune_pending_seconds = 0.05
     llm_engine_emulator.state.complete_all()
