@@ -14,10 +14,13 @@ import pytest
 from dagster_labeling._core import JobHandle
 from dagster_labeling._dagster.config import RetryConfig
 from dagster_labeling.llm_engine import (
+    LLMEngineClient,
     LLMEngineResource,
     build_llm_engine_fine_tune_asset,
     build_llm_engine_training_file_asset,
 )
+from dagster_labeling.llm_engine.pipeline import write_training_csv
+from dagster_labeling.llm_engine.reconcile import file_digest, training_file_name
 from dagster_labeling.testing.faults import FaultConfig
 from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
 from dagster_labeling.testing.race import run_together
@@ -30,11 +33,14 @@ RACE = FaultConfig(latency_seconds=0.1, rate=1.0, weights={"slow": 1.0}, slow_se
                    path_prefixes=["/v1/files", "/v1/llm/fine-tunes"])
 
 
+def day_pairs(day: str) -> pd.DataFrame:
+    return pd.DataFrame({"prompt": [f"{day} q{i}" for i in range(20)], "response": [f"a{i}" for i in range(20)]})
+
+
 def pipeline() -> list[dg.AssetsDefinition]:
     @dg.asset(name="pairs", partitions_def=DAYS)
     def pairs(context: dg.AssetExecutionContext) -> pd.DataFrame:
-        return pd.DataFrame({"prompt": [f"{context.partition_key} q{i}" for i in range(20)],
-                             "response": [f"a{i}" for i in range(20)]})
+        return day_pairs(context.partition_key)
 
     train = build_llm_engine_training_file_asset(name="train_file", upstream=pairs)
     tuned = build_llm_engine_fine_tune_asset(name="tuned_model", training_file_asset=train, base_model="llama-2-7b",
@@ -143,3 +149,15 @@ def test_a_run_that_dies_while_waiting_is_reattached_to(llm_engine_emulator: LLM
     _, fine_tune_id = first_run(instance.get_ref(), llm_engine_emulator.base_url, llm_engine_emulator.api_key, 1,
                                 wait=True)
     assert fine_tune_id == launched and list(llm_engine_emulator.state.fine_tunes) == [launched]
+
+
+def test_a_file_uploaded_by_a_run_that_died_before_recording_it_is_adopted(
+    llm_engine_emulator: LLMEngineEmulatorHandle, instance: dg.DagsterInstance, tmp_path: Any
+) -> None:
+    path = write_training_csv(day_pairs(DAY), directory=str(tmp_path))
+    with LLMEngineClient(llm_engine_emulator.api_key, base_url=llm_engine_emulator.base_url) as client:
+        orphan = client.upload_file(path, filename=training_file_name("train_file", DAY, file_digest(path)))
+
+    file_id, _ = first_run(instance.get_ref(), llm_engine_emulator.base_url, llm_engine_emulator.api_key, 0)
+
+    assert file_id == orphan and list(llm_engine_emulator.state.files) == [orphan]
