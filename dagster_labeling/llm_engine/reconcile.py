@@ -7,7 +7,8 @@ asset's partition, written to the instance's event log *before* it goes on, then
 earliest record (event-log order) of an object that still exists wins; every run picks it, and a run whose own
 object lost deletes its file or cancels its fine-tune. A later run finds the winner in the records and creates
 nothing. This needs the racing runs to share one Dagster instance (any deployment does; an ephemeral instance per
-process does not).
+process does not). A run whose launch LLM Engine refuses because racing runs reached its limit of fine-tunes
+joins the launch of a parallel run instead.
 
 A run that dies between its create and its record leaves an unrecorded object behind: a file is then adopted
 by the next run that lists it (files are found by name); a fine-tune keeps running unseen (its listing has no
