@@ -35,7 +35,7 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
-from dagster_labeling._dagster.launches import earlier_launch, launch_key, record_launch
+from dagster_labeling._dagster.launches import earlier_launch, launch_key, launch_record
 from dagster_labeling._dagster.naming import join_id, remote_name
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.models import AbTest, Job
@@ -342,18 +342,21 @@ def build_adaptive_job_asset(
             cancel_on_timeout=cancel_on_timeout)
         key = launch_key(project, recipe, dict(args or {}), num_gpus, compute_pool)
         with adaptive.get_client() as client:
-            handle = earlier_launch(context, asset_key, key, JOB_ID_META, client.job, "Adaptive job")
-            if handle is None:
+            handle = earlier_launch(context, key, JOB_ID_META, client.job)
+            if handle is not None:
+                context.log.info(f"Reattached to Adaptive job {handle.id}, launched earlier with the same inputs")
+            else:
                 handle = _start_one_job(client, context, project, adaptive_key(name, partition_key_of(context)),
                                         recipe, args, num_gpus, compute_pool)
-                record_launch(context, asset_key, key, JOB_ID_META, handle.id)
+                # Written before waiting: a re-run after the run died mid-wait reattaches instead of launching.
+                yield launch_record(context, key, JOB_ID_META, handle.id)
             options.raise_on_failure = False  # a failed job fails the step below, with its metadata
             status = handle.wait(options, log=context.log) if waits else handle.refresh()
             job = handle.job or client.get_job(handle.id)
         if status.state in (JobState.FAILED, JobState.CANCELED):
             raise dg.Failure(description=f"Adaptive job {handle.id} ({recipe}) ended {job.status}: "
                                          f"{job.error or 'no reason given'}", metadata=job_metadata(job))
-        return dg.Output(handle.id, metadata=job_metadata(job))
+        yield dg.Output(handle.id, metadata=job_metadata(job))
 
     return _job_asset
 

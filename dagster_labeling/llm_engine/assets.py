@@ -29,7 +29,7 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
-from dagster_labeling._dagster.launches import LAUNCH_KEY_META, launch_key
+from dagster_labeling._dagster.launches import launch_key, launch_record
 from dagster_labeling.llm_engine.errors import LLMEngineBadRequest
 from dagster_labeling.llm_engine.models import LossPoint
 from dagster_labeling.llm_engine.pipeline import (
@@ -48,7 +48,6 @@ from dagster_labeling.llm_engine.reconcile import (
     file_digest,
     join_parallel_launch,
     keep_earliest,
-    observation,
     output_file_name,
     training_file_name,
 )
@@ -235,7 +234,7 @@ def build_llm_engine_fine_tune_asset(
                 else:
                     context.log.info(f"Started LLM Engine fine-tune {launched.id} of {base_model} on {training_file}")
                     # Written before waiting: a re-run reattaches, and racing runs agree on the first launch.
-                    yield observation(context, {FINE_TUNE_ID_META: launched.id, LAUNCH_KEY_META: key})
+                    yield launch_record(context, key, FINE_TUNE_ID_META, launched.id)
                     job = keep_earliest(context, client, key, launched)
             job.epochs = known_epochs
             status = job.wait(options, log=context.log) if waits else job.refresh()

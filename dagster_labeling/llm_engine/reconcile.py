@@ -20,14 +20,11 @@ name or inputs to match it by) — cancel it on LLM Engine.
 
 import hashlib
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import dagster as dg
 
 from dagster_labeling._core.errors import NotFound
-from dagster_labeling._dagster.assets import meta_value, partition_key_of
-from dagster_labeling._dagster.launches import LAUNCH_KEY_META, REATTACHABLE_STATES
+from dagster_labeling._dagster.launches import earlier_launch, observation, recorded_ids
 from dagster_labeling._dagster.naming import remote_name
 from dagster_labeling.llm_engine.client import LLMEngineClient
 from dagster_labeling.llm_engine.handles import FineTuneJob
@@ -40,8 +37,6 @@ FINE_TUNE_ID_META = "llm_engine/fine_tune_id"
 FILE_NAME_CHARS = "A-Za-z0-9._-"
 FILE_NAME_MAX_LENGTH = 200
 DIGEST_LENGTH = 16
-#: How many of a partition's latest records are read back (a race records one per racing run).
-RECORDS_READ = 500
 #: How long a run whose launch was refused looks for a parallel run's launch before it fails.
 JOIN_WAIT_SECONDS = 10.0
 
@@ -69,27 +64,6 @@ def output_file_name(asset_name: str, partition: str | None, run_id: str) -> str
     return f"{run_id}-{base}.json"
 
 
-def recorded(context: dg.AssetExecutionContext, match_key: str, match_value: str, id_key: str) -> list[str]:
-    """Ids recorded by observations of this asset partition whose ``match_key`` is ``match_value``, oldest first."""
-    partition = partition_key_of(context)
-    result = context.instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition] if partition else None),
-        limit=RECORDS_READ)
-    ids = []
-    for record in reversed(result.records):  # the instance answers newest first
-        meta = record.asset_observation.metadata if record.asset_observation else {}
-        if meta_value(meta, match_key) == match_value and meta_value(meta, id_key):
-            ids.append(str(meta_value(meta, id_key)))
-    return list(dict.fromkeys(ids))
-
-
-def observation(context: dg.AssetExecutionContext, metadata: Mapping[str, Any]) -> dg.AssetObservation:
-    """The record of an upload or launch, to ``yield`` from the asset: Dagster writes a yielded event before the
-    asset goes on (``context.log_event`` would keep it until the asset's next yield, e.g. after a long wait)."""
-    return dg.AssetObservation(asset_key=context.asset_key, partition=partition_key_of(context),
-                               metadata=dict(metadata))
-
-
 class TrainingFile:
     """Get-or-create of the partition's training file named ``filename`` (see the module docstring).
 
@@ -110,7 +84,7 @@ class TrainingFile:
         return self.listed
 
     def _first_recorded(self, listed: list[str]) -> str | None:
-        ids = recorded(self.context, FILE_NAME_META, self.filename, FILE_ID_META)
+        ids = recorded_ids(self.context, FILE_NAME_META, self.filename, FILE_ID_META)
         return next((i for i in ids if i in listed), None)
 
     def existing(self) -> str | None:
@@ -149,11 +123,7 @@ def earliest_launch(context: dg.AssetExecutionContext, client: LLMEngineClient, 
                     epochs: int | None) -> FineTuneJob | None:
     """The fine-tune of the earliest record of this partition with launch key ``key`` that is still pending,
     running or succeeded (reattach to it), else None (launch one)."""
-    for fine_tune_id in recorded(context, LAUNCH_KEY_META, key, FINE_TUNE_ID_META):
-        job = client.fine_tune_job(fine_tune_id, epochs=epochs)
-        if job.refresh().state in REATTACHABLE_STATES:
-            return job
-    return None
+    return earlier_launch(context, key, FINE_TUNE_ID_META, lambda job_id: client.fine_tune_job(job_id, epochs=epochs))
 
 
 def join_parallel_launch(context: dg.AssetExecutionContext, client: LLMEngineClient, key: str,

@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import json
 import math
-import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,12 +36,10 @@ from typing import Any
 from dagster_labeling.testing.base import (
     DEFAULT_API_KEY,
     HTTPError,
-    LoggedRequest,
     PlatformEmulator,
     RawResponse,
     Request,
     parse_auth_key,
-    redact_headers,
     register_platform,
 )
 from dagster_labeling.testing.clock import Clock
@@ -341,8 +338,7 @@ class LLMEngineEmulator(PlatformEmulator):
                 break
         body_bytes = b"".join(chunks)
         query = scope.get("query_string", b"").decode("latin-1")
-        self.request_log.append(LoggedRequest("POST", raw_path, query, redact_headers(scope.get("headers", [])),
-                                              body_bytes, time.time()))
+        self.log_request("POST", raw_path, query, scope.get("headers", []), body_bytes)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request = Request("POST", raw_path, urllib.parse.parse_qsl(query, keep_blank_values=True), headers,
                           body_bytes)

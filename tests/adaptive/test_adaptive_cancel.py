@@ -207,3 +207,31 @@ def test_a_job_start_whose_answer_is_lost_is_found_not_started_twice(adaptive_em
     other = build_adaptive_job_asset(name="other", project=project, recipe="sft", args={"model": LLAMA})
     failed = dg.materialize([other], instance=instance, resources=resources, raise_on_error=False)
     assert not failed.success and len(adaptive_emulator.state.jobs) == 1
+
+
+def test_a_run_that_dies_while_waiting_is_reattached_to(adaptive_emulator: AdaptiveEmulatorHandle, project: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launch is recorded before the wait (yielded, not logged at the asset's end): a re-run after the run
+    worker died mid-wait follows the running job instead of starting a second one."""
+    state = adaptive_emulator.state
+    state.job_pending_seconds, state.job_run_seconds = 0.0, 3600.0
+    tuned = build_adaptive_job_asset(name="tuned", project=project, recipe="sft", args={"model": LLAMA})
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"adaptive": AdaptiveResource(api_key=adaptive_emulator.api_key, base_url=adaptive_emulator.base_url)}
+
+    recorded_while_waiting: list[Any] = []
+
+    def worker_dies(self: Any, seconds: float) -> None:  # as kill -9 would: what is not written yet is lost
+        records = instance.fetch_observations(dg.AssetKey("tuned"), limit=10).records
+        recorded_while_waiting.extend(r.asset_observation.metadata.get("adaptive/job_id") for r in records)
+        raise RuntimeError("the run worker died")  # an error, not an interrupt: nothing is canceled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(JobHandle, "sleep", worker_dies)
+        assert not dg.materialize([tuned], instance=instance, resources=resources, raise_on_error=False).success
+    [job] = state.jobs.values()
+    assert [getattr(v, "value", v) for v in recorded_while_waiting] == [job["id"]]
+    assert job["status"] not in ("CANCELED", "COMPLETED")
+    adaptive_emulator.complete_all()
+    again = dg.materialize([tuned], instance=instance, resources=resources)
+    assert again.output_for_node("tuned") == job["id"] and len(state.jobs) == 1
