@@ -26,6 +26,9 @@ def run_together(target: Callable[[int], R], workers: int, *, processes: bool = 
 
     With ``processes=True`` each worker is a separate (spawned) process, as Dagster's multiprocess executor and
     run workers are: ``target`` must then be a module-level function (picklable).
+
+    Threads that each ``dg.materialize`` should share a ``dg.DagsterInstance.local_temp(dir)`` instance: runs in
+    threads on a ``dg.instance_for_test()`` instance can deadlock (each run re-applies the logging config).
     """
     if processes:
         context = multiprocessing.get_context("spawn")
