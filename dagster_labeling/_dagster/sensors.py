@@ -1,4 +1,5 @@
-"""Pieces the platform sensors share: a cursor of objects already reported, and the tick's result.
+"""Pieces the platform sensors share: a cursor of objects already reported, the runs a sensor requested (watched
+until they succeed, requested again when they fail), and the tick's result.
 
 >>> seen = ReportedOnce(None, "done")
 >>> seen.new(["ft-1"], report_existing=False)  # first tick: what is already finished is only recorded
@@ -10,12 +11,18 @@
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import dagster as dg
 
 from dagster_labeling._dagster.assets import meta_value
 
 MAX_KEYS_IN_CURSOR = 1000
+MAX_WATCHED_RUNS = 200
+DEFAULT_MAX_ATTEMPTS = 3
+RUN_EVENT_TAG = "dagster-labeling/sensor-event"
+RUN_ATTEMPT_TAG = "dagster-labeling/sensor-attempt"
+_RETRIED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 class ReportedOnce:
@@ -62,9 +69,122 @@ def materialized_jobs(instance: dg.DagsterInstance, asset: dg.AssetsDefinition |
     return found
 
 
+def _cursor_dict(cursor: str | None) -> dict[str, Any]:
+    try:
+        state = json.loads(cursor) if cursor else {}
+    except ValueError:
+        state = {}
+    return state if isinstance(state, dict) else {}
+
+
+def sensor_instance(context: dg.SensorEvaluationContext) -> dg.DagsterInstance | None:
+    """The sensor's Dagster instance, None in a test context built without one."""
+    try:
+        return context.instance
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
+class RunWatch:
+    """The runs a sensor requested, watched until they succeed, so that a failed run does not lose its event.
+
+    :meth:`request` tags a ``RunRequest`` (which must have a ``run_key``) with the sensor and its key and
+    remembers it in the sensor's JSON cursor (under ``"runs"``, newest ``limit`` kept). :meth:`retries`, once per
+    tick, looks the watched runs up in the instance (one query, by tag): a run that ended SUCCESS is forgotten;
+    one that ended FAILURE or CANCELED is requested again with a new ``run_key`` (``<key>:attempt-<n>``), up to
+    ``max_attempts`` runs in all, after which the sensor logs that it gives up (:attr:`gave_up`). Runs still
+    queued or running, or not launched yet, stay watched.
+    """
+
+    def __init__(self, context: dg.SensorEvaluationContext, sensor_name: str, cursor: str | None, *,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, limit: int = MAX_WATCHED_RUNS) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.context, self.sensor_name = context, sensor_name
+        self.max_attempts, self.limit = max_attempts, limit
+        self.entries: list[dict[str, Any]] = [e for e in _cursor_dict(cursor).get("runs", [])
+                                              if isinstance(e, dict) and e.get("key")]
+        self.gave_up: list[str] = []
+
+    def _event(self, key: str) -> str:
+        return f"{self.sensor_name}:{key}"
+
+    def _tagged(self, entry: dict[str, Any]) -> dg.RunRequest:
+        attempt = int(entry["attempt"])
+        selection = entry.get("selection")
+        return dg.RunRequest(
+            run_key=entry["key"] if attempt == 1 else f"{entry['key']}:attempt-{attempt}",
+            partition_key=entry.get("partition"), run_config=entry.get("config") or {}, job_name=entry.get("job"),
+            asset_selection=[dg.AssetKey(path) for path in selection] if selection is not None else None,
+            tags={**entry.get("tags", {}), RUN_EVENT_TAG: self._event(entry["key"]), RUN_ATTEMPT_TAG: str(attempt)})
+
+    def request(self, request: dg.RunRequest) -> dg.RunRequest:
+        """``request`` tagged for watching (attempt 1, its own ``run_key``), remembered in the cursor."""
+        if not request.run_key:
+            raise ValueError("a watched RunRequest needs a run_key")
+        entry: dict[str, Any] = {"key": request.run_key, "attempt": 1, "partition": request.partition_key,
+                                 "tags": dict(request.tags)}
+        if request.run_config:
+            entry["config"] = dict(request.run_config)
+        if request.job_name:
+            entry["job"] = request.job_name
+        if request.asset_selection is not None:
+            entry["selection"] = [list(key.path) for key in request.asset_selection]
+        self.entries = [e for e in self.entries if e["key"] != request.run_key] + [entry]
+        return self._tagged(entry)
+
+    def retries(self) -> list[dg.RunRequest]:
+        """Run requests for the watched runs that failed or were canceled (a new attempt each); forgets the runs
+        that succeeded and those that used their last attempt (logged, and listed in :attr:`gave_up`)."""
+        instance = sensor_instance(self.context)
+        if not self.entries or instance is None:
+            return []
+        events = [self._event(e["key"]) for e in self.entries]
+        status: dict[tuple[str, str], dg.DagsterRunStatus] = {}
+        records = instance.get_run_records(dg.RunsFilter(tags={RUN_EVENT_TAG: events}),
+                                                        limit=len(events) * self.max_attempts * 2)
+        for record in reversed(records):  # oldest first: the newest run of an attempt wins
+            tags = record.dagster_run.tags
+            status[(tags.get(RUN_EVENT_TAG, ""), tags.get(RUN_ATTEMPT_TAG, "1"))] = record.dagster_run.status
+        kept: list[dict[str, Any]] = []
+        again: list[dg.RunRequest] = []
+        for entry in self.entries:
+            ended = status.get((self._event(entry["key"]), str(entry["attempt"])))
+            if ended is dg.DagsterRunStatus.SUCCESS:
+                continue
+            if ended not in _RETRIED:
+                kept.append(entry)
+                continue
+            if int(entry["attempt"]) >= self.max_attempts:
+                self.gave_up.append(entry["key"])
+                self.context.log.warning(f"run {entry['key']} ended {ended.value} {entry['attempt']} time(s); "
+                                         f"not requested again (max_attempts={self.max_attempts})")
+                continue
+            entry = {**entry, "attempt": int(entry["attempt"]) + 1}
+            self.context.log.info(f"run {entry['key']} ended {ended.value}: requesting attempt {entry['attempt']}")
+            kept.append(entry)
+            again.append(self._tagged(entry))
+        self.entries = kept
+        return again
+
+    def cursor(self, cursor: str) -> str:
+        """``cursor`` (a JSON object) with the watched runs added under ``"runs"``."""
+        return json.dumps({**_cursor_dict(cursor), "runs": self.entries[-self.limit:]})
+
+
 def tick_result(context: dg.SensorEvaluationContext, cursor: str, *, requests: Sequence[dg.RunRequest] = (),
-                events: Sequence[dg.AssetMaterialization] = (), nothing: str) -> dg.SensorResult | dg.SkipReason:
-    """The tick's run requests and events with the new cursor, or a skip (``nothing``) that still saves it."""
+                events: Sequence[dg.AssetMaterialization] = (), nothing: str,
+                watch: RunWatch | None = None) -> dg.SensorResult | dg.SkipReason:
+    """The tick's run requests and events with the new cursor, or a skip (``nothing``) that still saves it.
+
+    With ``watch``, the requests of failed runs are added (:meth:`RunWatch.retries`) and the cursor keeps the
+    watched runs."""
+    if watch is not None:
+        requests = [*requests, *watch.retries()]
+        cursor = watch.cursor(cursor)
+        if watch.gave_up:
+            nothing += f" Gave up on {len(watch.gave_up)} run(s) after {watch.max_attempts} attempt(s): " \
+                       f"{', '.join(watch.gave_up)}."
     if not requests and not events:
         context.update_cursor(cursor)
         return dg.SkipReason(nothing)

@@ -13,6 +13,11 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_labeling._dagster.naming import ID_SEPARATOR
+from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch, sensor_instance
+from dagster_labeling.argilla.client import ArgillaClient
+from dagster_labeling.argilla.ids import in_partition
+from dagster_labeling.argilla.models import Dataset, DatasetProgress, RecordStatus
 from dagster_labeling.argilla.resource import ArgillaResource
 from dagster_labeling.callbacks.inbox import InboxEvent
 from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
@@ -20,6 +25,40 @@ from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
 DATASET_TAG = "dagster-labeling/argilla-dataset"
 EVENT_TAG = "dagster-labeling/argilla-event"
 RECORD_TAG = "dagster-labeling/argilla-record"
+
+
+def _partitions_of(target: Any) -> dg.PartitionsDefinition | None:
+    """The partitions of a sensor's target: an asset, assets, or an (asset) job; None when unknown (a name)."""
+    if isinstance(target, dg.AssetsDefinition):
+        return target.partitions_def
+    if isinstance(target, (list, tuple)):
+        found = [_partitions_of(t) for t in target]
+        return next((p for p in found if p is not None), None)
+    partitions = getattr(target, "partitions_def", None)
+    return partitions if isinstance(partitions, dg.PartitionsDefinition) else None
+
+
+def _record_partition(external_id: str | None, keys: set[str]) -> str | None:
+    """The partition among ``keys`` whose records' ids (:func:`~dagster_labeling.argilla.ids.record_external_id`)
+    include ``external_id``, or None (an unpartitioned record, or another partitions definition's)."""
+    if not external_id:
+        return None
+    at = external_id.find(ID_SEPARATOR)
+    while at > 0:
+        candidate = external_id[:at]
+        if candidate in keys and in_partition(external_id, candidate):
+            return candidate
+        at = external_id.find(ID_SEPARATOR, at + 1)
+    return None
+
+
+def _result(watch: RunWatch, cursor: str, requests: list[dg.RunRequest], nothing: str) -> dg.SensorResult:
+    """The tick's requests plus the retries of failed runs, with the cursor keeping the watched runs."""
+    requests = [*requests, *watch.retries()]
+    if watch.gave_up:
+        nothing += f"; gave up on {', '.join(watch.gave_up)} after {watch.max_attempts} attempt(s)"
+    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else nothing,
+                           cursor=watch.cursor(cursor))
 
 
 def build_argilla_progress_sensor(
@@ -30,44 +69,104 @@ def build_argilla_progress_sensor(
     workspace: str | None = None,
     target: Any = None,
     job: Any = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_records_per_tick: int = 100_000,
     resource_key: str = "argilla",
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
     """Request a run (e.g. of the annotations asset) when the dataset's completed share crosses ``threshold``.
 
-    Fires once per crossing (``run_key`` names the dataset and the completed/total counts); when new records
-    push the share back under the threshold, the sensor re-arms. The cursor keeps the last share seen.
+    Unpartitioned target: fires once per crossing of the whole dataset (``run_key`` names the dataset and the
+    completed/total counts); when new records push the share back under the threshold, the sensor re-arms.
+
+    Partitioned target (``partitions_def``, by default the target asset's or asset job's): the share is computed
+    per partition from the records' ids (``<partition>/<key>``, as the dataset asset writes them), and one run is
+    requested per partition that crossed the threshold, with that ``partition_key`` and ``run_key``
+    ``argilla:<dataset id>:<partition>:<completed>/<total>``; each partition re-arms on its own. Records of no
+    partition of the target are ignored. A tick reads the dataset's progress (one request) and, when anything
+    is completed, lists its records without responses or suggestions (one request per 1000 records); a dataset
+    larger than ``max_records_per_tick`` is skipped with a reason.
+
+    A requested run that ends FAILURE or CANCELED is requested again on a later tick, up to ``max_attempts``
+    runs per crossing (:class:`~dagster_labeling._dagster.sensors.RunWatch`); then the tick says it gave up.
     """
     if not 0 < threshold <= 1:
         raise ValueError("threshold must be in (0, 1]")
+    if max_records_per_tick < 1:
+        raise ValueError("max_records_per_tick must be at least 1")
+    partitions = partitions_def if partitions_def is not None else _partitions_of(target if target is not None
+                                                                                  else job)
+
+    def crossed(completed: int, total: int) -> bool:
+        return total > 0 and completed / total >= threshold
+
+    def partitioned_tick(context: dg.SensorEvaluationContext, client: ArgillaClient, dataset: Dataset,
+                         progress: DatasetProgress, state: dict[str, Any], watch: RunWatch
+                         ) -> tuple[list[dg.RunRequest], dict[str, Any], str]:
+        assert partitions is not None
+        reported = set(state.get("reported", []))
+        counts: dict[str, list[int]] = {}  # partition -> [completed, total]
+        if progress.completed:  # nothing completed: no partition crossed, no need to list
+            keys = set(partitions.get_partition_keys(dynamic_partitions_store=sensor_instance(context)))
+            for record in client.list_records(dataset.id, include=()):
+                partition = _record_partition(record.external_id, keys)
+                if partition is not None:
+                    count = counts.setdefault(partition, [0, 0])
+                    count[0] += record.status == RecordStatus.COMPLETED
+                    count[1] += 1
+        now = {p for p, (done, total) in counts.items() if crossed(done, total)}
+        requests = []
+        for partition in sorted(now - reported):
+            done, total = counts[partition]
+            context.log.info(f"{dataset_name} partition {partition}: {done}/{total} completed "
+                             f"(>= {threshold:.0%})")
+            requests.append(watch.request(dg.RunRequest(
+                run_key=f"argilla:{dataset.id}:{partition}:{done}/{total}", partition_key=partition,
+                tags={DATASET_TAG: dataset_name})))
+        pending = len(counts) - len(now)
+        nothing = (f"{dataset_name}: {progress.completed}/{progress.total} records completed; {len(now)} "
+                   f"partition(s) at {threshold:.0%} (already reported), {pending} below")
+        return requests, {"reported": sorted(now)}, nothing
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status, required_resource_keys={resource_key},
-               description=f"Runs when {threshold:.0%} of Argilla dataset {dataset_name!r} is annotated.")
+               description=f"Runs when {threshold:.0%} of Argilla dataset {dataset_name!r} is annotated"
+                           f"{' (per partition)' if partitions is not None else ''}.")
     def _progress_sensor(
         context: dg.SensorEvaluationContext, **_resources: Any  # direct invocation passes resources by key
     ) -> dg.SensorResult | dg.SkipReason:
         resource: ArgillaResource = getattr(context.resources, resource_key)
         state = json.loads(context.cursor) if context.cursor else {"armed": True}
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         with resource.get_client() as client:
             dataset = client.get_dataset(dataset_name, workspace or resource.workspace)
             if dataset is None:
                 return dg.SkipReason(f"Argilla dataset {dataset_name!r} does not exist yet")
             progress = client.progress(dataset.id)
+            if partitions is not None:
+                if progress.total > max_records_per_tick:
+                    context.log.warning(f"{dataset_name}: {progress.total} records, more than "
+                                        f"max_records_per_tick={max_records_per_tick}; not listed")
+                    return _result(watch, context.cursor or "{}", [],
+                                   f"{dataset_name}: {progress.total} records exceed "
+                                   f"max_records_per_tick={max_records_per_tick}")
+                requests, new_state, nothing = partitioned_tick(context, client, dataset, progress, state, watch)
+                return _result(watch, json.dumps(new_state), requests, nothing)
         fraction = progress.fraction_completed
-        crossed = progress.total > 0 and fraction >= threshold
-        cursor = json.dumps({"armed": not crossed, "fraction": round(fraction, 6)})
-        if crossed and state.get("armed", True):
-            request = dg.RunRequest(
+        is_crossed = crossed(progress.completed, progress.total)
+        cursor = json.dumps({"armed": not is_crossed, "fraction": round(fraction, 6)})
+        requests = []
+        if is_crossed and state.get("armed", True):
+            requests.append(watch.request(dg.RunRequest(
                 run_key=f"argilla:{dataset.id}:{progress.completed}/{progress.total}",
                 tags={DATASET_TAG: dataset_name},
-            )
+            )))
             context.log.info(f"{dataset_name}: {progress.completed}/{progress.total} completed "
                              f"({fraction:.0%} >= {threshold:.0%})")
-            return dg.SensorResult(run_requests=[request], cursor=cursor)
-        return dg.SensorResult(skip_reason=f"{dataset_name}: {fraction:.0%} completed (threshold {threshold:.0%}"
-                               f"{'' if not crossed else ', already reported'})", cursor=cursor)
+        return _result(watch, cursor, requests, f"{dataset_name}: {fraction:.0%} completed (threshold "
+                                                f"{threshold:.0%}{'' if not is_crossed else ', already reported'})")
 
     return _progress_sensor
 
