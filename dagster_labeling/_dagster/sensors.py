@@ -171,6 +171,18 @@ class RunWatch:
         """``cursor`` (a JSON object) with the watched runs added under ``"runs"``."""
         return json.dumps({**_cursor_dict(cursor), "runs": self.entries[-self.limit:]})
 
+    def sensor_result(self, cursor: str | None, requests: Sequence[dg.RunRequest] = (),
+                      events: Sequence[dg.AssetMaterialization] = (), *, nothing: str) -> dg.SensorResult:
+        """The tick's requests plus the retries (:meth:`retries`) and ``events``, or a skip (``nothing``, with the
+        runs given up on), with ``cursor`` keeping the watched runs."""
+        requests = [*requests, *self.retries()]
+        if self.gave_up:
+            nothing += f" Gave up on {len(self.gave_up)} run(s) after {self.max_attempts} attempt(s): " \
+                       f"{', '.join(self.gave_up)}."
+        return dg.SensorResult(run_requests=requests or None, asset_events=list(events) or None,
+                               skip_reason=None if requests or events else nothing,
+                               cursor=self.cursor(cursor or "{}"))
+
 
 def tick_result(context: dg.SensorEvaluationContext, cursor: str, *, requests: Sequence[dg.RunRequest] = (),
                 events: Sequence[dg.AssetMaterialization] = (), nothing: str,

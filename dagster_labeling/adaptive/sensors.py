@@ -6,7 +6,13 @@ from typing import Any
 import dagster as dg
 
 from dagster_labeling._dagster.naming import partition_of
-from dagster_labeling._dagster.sensors import ReportedOnce, materialized_jobs, tick_result
+from dagster_labeling._dagster.sensors import (
+    DEFAULT_MAX_ATTEMPTS,
+    ReportedOnce,
+    RunWatch,
+    materialized_jobs,
+    tick_result,
+)
 from dagster_labeling.adaptive.assets import (
     AB_TEST_KEY_BASE_META,
     AB_TEST_KEY_META,
@@ -54,6 +60,7 @@ def build_adaptive_ab_test_sensor(
     job: Any = None,
     report_existing: bool = False,
     max_tests_per_tick: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     resource_key: str = "adaptive",
     minimum_interval_seconds: int = 300,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
@@ -64,7 +71,8 @@ def build_adaptive_ab_test_sensor(
     ``ab_test_asset``'s key; for a test that asset started, in the test's partition) with the winner, p-value
     and per-model estimates, and/or a ``RunRequest`` for ``target``/``job`` (``run_key=<sensor>:<test>``,
     tags with the test and the winner). Tests a run of ``ab_test_asset`` already waited for are skipped. On
-    the first tick, tests already done are only recorded unless ``report_existing``.
+    the first tick, tests already done are only recorded unless ``report_existing``. A requested run that ends
+    FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (see ``RunWatch``).
 
     >>> build_adaptive_ab_test_sensor(name="ab_done", project="support", asset_key="support_ab_test").name
     'ab_done'
@@ -86,6 +94,7 @@ def build_adaptive_ab_test_sensor(
                description=f"Reports finished Adaptive A/B tests of project {project}.")
     def _ab_test_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         reported = ReportedOnce(context.cursor, "reported")
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         events: list[dg.AssetMaterialization] = []
         requests: list[dg.RunRequest] = []
@@ -106,10 +115,11 @@ def build_adaptive_ab_test_sensor(
                     events.append(dg.AssetMaterialization(asset_key=key, partition=partition,
                                                           metadata=ab_test_metadata(test)))
                 if target is not None or job is not None:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{test_key}", partition_key=partition,
-                                                  tags={AB_TEST_TAG: test_key, WINNER_META: winner}))
+                    requests.append(watch.request(dg.RunRequest(
+                        run_key=f"{name}:{test_key}", partition_key=partition,
+                        tags={AB_TEST_TAG: test_key, WINNER_META: winner})))
         return tick_result(context, reported.cursor(), requests=requests, events=events,
-                           nothing="No newly finished A/B tests.")
+                           nothing="No newly finished A/B tests.", watch=watch)
 
     return _ab_test_sensor
 
@@ -126,6 +136,7 @@ def build_adaptive_job_sensor(
     job: Any = None,
     report_existing: bool = False,
     max_jobs_per_tick: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     resource_key: str = "adaptive",
     minimum_interval_seconds: int = 120,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
@@ -135,7 +146,8 @@ def build_adaptive_job_sensor(
     For a completed job that ``job_asset`` started (its name is the asset's, ``__<partition>`` per partition)
     it records a materialization of that asset in that partition, with the job's metadata (evaluation means as
     numbers), unless a run already waited for it; with ``target``/``job`` it requests a run
-    (``run_key=<sensor>:<job id>``, tagged with the job id). Failed and canceled jobs are logged. On the first
+    (``run_key=<sensor>:<job id>``, tagged with the job id; a run that ends FAILURE or CANCELED is requested
+    again, up to ``max_attempts`` runs, see ``RunWatch``). Failed and canceled jobs are logged. On the first
     tick, jobs already finished are only recorded unless ``report_existing``.
 
     >>> build_adaptive_job_sensor(name="jobs_done", project="support", target="evaluation_report").name
@@ -152,6 +164,7 @@ def build_adaptive_job_sensor(
                description=f"Reports finished Adaptive recipe jobs of project {project}.")
     def _job_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         reported = ReportedOnce(context.cursor, "reported")
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         events: list[dg.AssetMaterialization] = []
         requests: list[dg.RunRequest] = []
@@ -172,10 +185,10 @@ def build_adaptive_job_sensor(
                     events.append(dg.AssetMaterialization(asset_key=job_asset.key, partition=partition,
                                                           metadata=job_metadata(remote)))
                 if target is not None or job is not None:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}", tags={JOB_TAG: job_id},
-                                                  partition_key=partition if belongs else None))
+                    requests.append(watch.request(dg.RunRequest(run_key=f"{name}:{job_id}", tags={JOB_TAG: job_id},
+                                                                partition_key=partition if belongs else None)))
         return tick_result(context, reported.cursor(), requests=requests, events=events,
-                           nothing="No newly finished Adaptive jobs.")
+                           nothing="No newly finished Adaptive jobs.", watch=watch)
 
     return _job_sensor
 

@@ -52,15 +52,6 @@ def _record_partition(external_id: str | None, keys: set[str]) -> str | None:
     return None
 
 
-def _result(watch: RunWatch, cursor: str, requests: list[dg.RunRequest], nothing: str) -> dg.SensorResult:
-    """The tick's requests plus the retries of failed runs, with the cursor keeping the watched runs."""
-    requests = [*requests, *watch.retries()]
-    if watch.gave_up:
-        nothing += f"; gave up on {', '.join(watch.gave_up)} after {watch.max_attempts} attempt(s)"
-    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else nothing,
-                           cursor=watch.cursor(cursor))
-
-
 def build_argilla_progress_sensor(
     *,
     name: str,
@@ -149,11 +140,10 @@ def build_argilla_progress_sensor(
                 if progress.total > max_records_per_tick:
                     context.log.warning(f"{dataset_name}: {progress.total} records, more than "
                                         f"max_records_per_tick={max_records_per_tick}; not listed")
-                    return _result(watch, context.cursor or "{}", [],
-                                   f"{dataset_name}: {progress.total} records exceed "
-                                   f"max_records_per_tick={max_records_per_tick}")
+                    return watch.sensor_result(context.cursor, nothing=f"{dataset_name}: {progress.total} records "
+                                               f"exceed max_records_per_tick={max_records_per_tick}")
                 requests, new_state, nothing = partitioned_tick(context, client, dataset, progress, state, watch)
-                return _result(watch, json.dumps(new_state), requests, nothing)
+                return watch.sensor_result(json.dumps(new_state), requests, nothing=nothing)
         fraction = progress.fraction_completed
         is_crossed = crossed(progress.completed, progress.total)
         cursor = json.dumps({"armed": not is_crossed, "fraction": round(fraction, 6)})
@@ -165,8 +155,8 @@ def build_argilla_progress_sensor(
             )))
             context.log.info(f"{dataset_name}: {progress.completed}/{progress.total} completed "
                              f"({fraction:.0%} >= {threshold:.0%})")
-        return _result(watch, cursor, requests, f"{dataset_name}: {fraction:.0%} completed (threshold "
-                                                f"{threshold:.0%}{'' if not is_crossed else ', already reported'})")
+        return watch.sensor_result(cursor, requests, nothing=f"{dataset_name}: {fraction:.0%} completed (threshold "
+                                   f"{threshold:.0%}{'' if not is_crossed else ', already reported'})")
 
     return _progress_sensor
 

@@ -8,7 +8,14 @@ import dagster as dg
 
 from dagster_labeling._core import JobState
 from dagster_labeling._dagster.assets import meta_value
-from dagster_labeling._dagster.sensors import MAX_KEYS_IN_CURSOR, ReportedOnce, materialized_jobs, tick_result
+from dagster_labeling._dagster.sensors import (
+    DEFAULT_MAX_ATTEMPTS,
+    MAX_KEYS_IN_CURSOR,
+    ReportedOnce,
+    RunWatch,
+    materialized_jobs,
+    tick_result,
+)
 from dagster_labeling.llm_engine.assets import (
     BATCH_JOB_META,
     BATCH_OUTPUT_META,
@@ -38,6 +45,7 @@ def build_llm_engine_fine_tune_sensor(
     report_existing: bool = False,
     resource_key: str = "llm_engine",
     max_fine_tunes_per_tick: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -48,7 +56,8 @@ def build_llm_engine_fine_tune_sensor(
     a ``RunRequest`` for ``target``/``job`` with ``run_key=<sensor>:<fine-tune id>``. Fine-tunes that a run of
     ``fine_tune_asset`` already waited for are skipped; one it handed off (``wait_for_completion=False``) keeps
     its partition in the materialization and the run request. The cursor remembers fine-tunes already seen finished
-    (bounded); on the first tick those already finished are only recorded unless ``report_existing``.
+    (bounded); on the first tick those already finished are only recorded unless ``report_existing``. A requested
+    run that ends FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (see ``RunWatch``).
 
     >>> build_llm_engine_fine_tune_sensor(name="tuned", model_asset_key="tuned_model").name
     'tuned'
@@ -64,6 +73,7 @@ def build_llm_engine_fine_tune_sensor(
                description="Reports LLM Engine fine-tunes that finished.")
     def _fine_tune_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         reported = ReportedOnce(context.cursor, "done")
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         llm: LLMEngineResource = getattr(context.resources, resource_key)
         requests: list[dg.RunRequest] = []
         events: list[dg.AssetMaterialization] = []
@@ -90,10 +100,10 @@ def build_llm_engine_fine_tune_sensor(
                 if model_key is not None:
                     events.append(dg.AssetMaterialization(asset_key=model_key, partition=partition, metadata=metadata))
                 if target is not None or job is not None:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id},
-                                                  partition_key=partition))
+                    requests.append(watch.request(dg.RunRequest(run_key=f"{name}:{ft.id}", tags={FINE_TUNE_TAG: ft.id},
+                                                                partition_key=partition)))
         return tick_result(context, reported.cursor(), requests=requests, events=events,
-                           nothing="No newly finished fine-tunes.")
+                           nothing="No newly finished fine-tunes.", watch=watch)
 
     return _fine_tune_sensor
 
@@ -106,6 +116,7 @@ def build_llm_engine_batch_completion_sensor(
     job: Any = None,
     resource_key: str = "llm_engine",
     max_jobs_per_tick: int = 25,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -117,7 +128,7 @@ def build_llm_engine_batch_completion_sensor(
     incrementally by storage id. Pending jobs stay in the cursor; at most
     ``max_jobs_per_tick`` are checked per tick. One ``RunRequest`` per finished job, ``run_key=<sensor>:<job>``,
     for the partition the job was started for, tagged ``dagster-labeling/llm-engine-batch``; a job is reported
-    once.
+    once, and a run that ends FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (``RunWatch``).
 
     >>> build_llm_engine_batch_completion_sensor(name="batches", completions_asset="answers", target="x").name
     'batches'
@@ -132,6 +143,7 @@ def build_llm_engine_batch_completion_sensor(
                description=f"Requests a run when a batch-completions job of {key.to_user_string()} finishes.")
     def _batch_sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         after = int(state.get("after", 0))
         pending: list[list[str]] = state.get("pending", [])
         result = context.instance.fetch_materializations(
@@ -162,11 +174,13 @@ def build_llm_engine_batch_completion_sensor(
                 if not job_state.is_terminal:
                     still.append(entry)
                 elif job_state is JobState.SUCCEEDED:
-                    requests.append(dg.RunRequest(run_key=f"{name}:{job_id}", partition_key=partition or None,
-                                                  tags={BATCH_TAG: job_id, "llm_engine/output_data_path": output}))
+                    requests.append(watch.request(dg.RunRequest(
+                        run_key=f"{name}:{job_id}", partition_key=partition or None,
+                        tags={BATCH_TAG: job_id, "llm_engine/output_data_path": output})))
                 else:
                     context.log.warning(f"LLM Engine batch job {job_id} ended {status}")
         cursor = json.dumps({"after": after, "pending": still[-MAX_KEYS_IN_CURSOR:]})
-        return tick_result(context, cursor, requests=requests, nothing=f"{len(still)} batch job(s) still running.")
+        return tick_result(context, cursor, requests=requests, nothing=f"{len(still)} batch job(s) still running.",
+                           watch=watch)
 
     return _batch_sensor

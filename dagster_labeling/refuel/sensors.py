@@ -14,6 +14,7 @@ import dagster as dg
 
 from dagster_labeling._core import InvalidInput, JobState, NotFound
 from dagster_labeling._dagster.assets import latest_materialization, meta_value
+from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch
 from dagster_labeling.refuel.assets import (
     DATASET_ID_META,
     EXPORT_ID_META,
@@ -60,6 +61,7 @@ def build_refuel_task_run_sensor(
     labels_asset: dg.AssetsDefinition | None = None,
     resource_key: str = "refuel",
     max_checks_per_tick: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -67,6 +69,7 @@ def build_refuel_task_run_sensor(
 
     At most ``max_checks_per_tick`` runs are checked per tick (round-robin through the cursor). A run that
     ``labels_asset`` already waited for (its latest materialization says SUCCEEDED for that run) is skipped.
+    A requested run that ends FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (``RunWatch``).
     """
     if max_checks_per_tick < 1:
         raise ValueError("max_checks_per_tick must be at least 1")
@@ -77,6 +80,7 @@ def build_refuel_task_run_sensor(
     def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult | dg.SkipReason:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         seen: list[str] = list(state.get("seen", []))
         start = int(state.get("next", 0)) % max(len(names), 1)
         batch = [names[(start + i) % len(names)] for i in range(min(max_checks_per_tick, len(names)))]
@@ -102,12 +106,10 @@ def build_refuel_task_run_sensor(
                 seen = _remember(seen, [run_id])
                 if handle.id in handled or run_id in handled:
                     continue
-                requests.append(dg.RunRequest(run_key=f"{name}:{run_id}",
-                                              tags={RUN_TAG: run_id, "refuel/dataset": ds}))
+                requests.append(watch.request(dg.RunRequest(run_key=f"{name}:{run_id}",
+                                                            tags={RUN_TAG: run_id, "refuel/dataset": ds})))
         cursor = json.dumps({"seen": seen, "next": (start + len(batch)) % max(len(names), 1)})
-        if not requests:
-            return dg.SensorResult(skip_reason="no newly completed Refuel task run", cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+        return watch.sensor_result(cursor, requests, nothing="no newly completed Refuel task run")
 
     return _sensor
 
@@ -120,6 +122,7 @@ def build_refuel_export_sensor(
     job: Any = None,
     ready_asset_key: dg.AssetKey | str | None = None,
     resource_key: str = "refuel",
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -127,7 +130,8 @@ def build_refuel_export_sensor(
 
     With ``ready_asset_key`` it reports an asset materialization (metadata ``refuel/export_url``); otherwise it
     requests a run of ``target``/``job`` tagged with the export id and URL (``run_key = <sensor>:<export id>``).
-    One export is checked per tick.
+    One export is checked per tick. A requested run that ends FAILURE or CANCELED is requested again, up to
+    ``max_attempts`` runs (``RunWatch``).
     """
     ready_key = dg.AssetKey.from_coercible(ready_asset_key) if ready_asset_key is not None else None
 
@@ -136,22 +140,23 @@ def build_refuel_export_sensor(
     def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         seen: list[str] = list(state.get("seen", []))
         meta = _latest_meta(context.instance, export_asset.key)
         export_id, dataset_id = meta.get(EXPORT_ID_META), meta.get(DATASET_ID_META)
         if not export_id or not dataset_id or export_id in seen:
-            return dg.SensorResult(skip_reason="no pending Refuel export", cursor=context.cursor)
+            return watch.sensor_result(context.cursor, nothing="no pending Refuel export")
         with refuel.get_client() as client:
             url = client.get_export_url(str(dataset_id), str(export_id))
         if url is None:
-            return dg.SensorResult(skip_reason=f"export {export_id} not ready yet", cursor=context.cursor)
+            return watch.sensor_result(context.cursor, nothing=f"export {export_id} not ready yet")
         cursor = json.dumps({"seen": _remember(seen, [str(export_id)])})
         metadata: dict[str, Any] = {"refuel/export_id": str(export_id), "refuel/export_url": dg.MetadataValue.url(url),
                     DATASET_ID_META: str(dataset_id)}
         if ready_key is not None:
             return dg.SensorResult(asset_events=[dg.AssetMaterialization(ready_key, metadata=metadata)], cursor=cursor)
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"{name}:{export_id}", tags={
-            EXPORT_TAG: str(export_id), "refuel/export_url": url})], cursor=cursor)
+        return watch.sensor_result(cursor, [watch.request(dg.RunRequest(run_key=f"{name}:{export_id}", tags={
+            EXPORT_TAG: str(export_id), "refuel/export_url": url}))], nothing="")
 
     return _sensor
 
@@ -166,6 +171,7 @@ def build_refuel_finetune_sensor(
     finetune_asset: dg.AssetsDefinition | None = None,
     resource_key: str = "refuel",
     max_models_per_tick: int = 10,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -173,7 +179,8 @@ def build_refuel_finetune_sensor(
 
     With ``model_asset_key`` it emits an asset materialization carrying the model id and its training and
     evaluation stats; otherwise a run request tagged with the model id. Models that ``finetune_asset`` already
-    waited for are skipped.
+    waited for are skipped. A requested run that ends FAILURE or CANCELED is requested again, up to
+    ``max_attempts`` runs (``RunWatch``).
     """
     key = dg.AssetKey.from_coercible(model_asset_key) if model_asset_key is not None else None
 
@@ -182,6 +189,7 @@ def build_refuel_finetune_sensor(
     def _sensor(context: dg.SensorEvaluationContext, **_resources: Any) -> dg.SensorResult:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         state = _load(context.cursor)
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         seen: list[str] = list(state.get("seen", []))
         handled: set[str] = set()
         if finetune_asset is not None:
@@ -208,10 +216,8 @@ def build_refuel_finetune_sensor(
             if key is not None:
                 events.append(dg.AssetMaterialization(key, metadata=metadata))
             else:
-                requests.append(dg.RunRequest(run_key=f"{name}:{model.id}",
-                                              tags={MODEL_TAG: model.id, "refuel/state": status.state.value}))
-        if not events and not requests:
-            return dg.SensorResult(skip_reason="no newly finished Refuel fine-tune", cursor=cursor)
-        return dg.SensorResult(run_requests=requests or None, asset_events=events or None, cursor=cursor)
+                requests.append(watch.request(dg.RunRequest(
+                    run_key=f"{name}:{model.id}", tags={MODEL_TAG: model.id, "refuel/state": status.state.value})))
+        return watch.sensor_result(cursor, requests, events, nothing="no newly finished Refuel fine-tune")
 
     return _sensor

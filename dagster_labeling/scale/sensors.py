@@ -9,6 +9,7 @@ import dagster as dg
 
 from dagster_labeling._dagster.assets import latest_materialization
 from dagster_labeling._dagster.naming import PARTITION_SEPARATOR, partition_of
+from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch
 from dagster_labeling.callbacks.inbox import InboxEvent
 from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
 from dagster_labeling.scale.assets import BATCH_NAME_META, BATCH_STATE_META
@@ -54,6 +55,7 @@ def build_scale_batch_completion_sensor(
     resource_key: str = "scale",
     lookback_seconds: float = 7 * 24 * 3600,
     max_batches_per_tick: int = 25,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
@@ -64,7 +66,8 @@ def build_scale_batch_completion_sensor(
     per completed batch with ``run_key = <sensor>:<batch>`` and the tag ``dagster-labeling/scale-batch``.
     Batches that a Dagster run already waited for (``batch_asset`` materialized with state SUCCEEDED) or
     already launched are skipped. With ``batch_asset`` (or ``batch_name_prefix``) only its batches count,
-    and a partitioned asset's batch maps back to its partition key.
+    and a partitioned asset's batch maps back to its partition key. A requested run that ends FAILURE or
+    CANCELED is requested again, up to ``max_attempts`` runs (``RunWatch``).
 
     >>> sensor = build_scale_batch_completion_sensor(name="scale_done", project="sentiment",
     ...                                              target="reviews_labels")
@@ -102,6 +105,7 @@ def build_scale_batch_completion_sensor(
         context: dg.SensorEvaluationContext, **_resources: Any  # direct invocation passes resources by key
     ) -> dg.SensorResult | dg.SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
+        watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         now = dt.datetime.now(dt.timezone.utc)
         since = state.get("since") or _iso(now - dt.timedelta(seconds=lookback_seconds))
         carried: list[str] = state.get("carry", [])
@@ -139,19 +143,17 @@ def build_scale_batch_completion_sensor(
                 if _already_handled_by_dagster(context.instance, batch_name, batch_asset, partition):
                     context.log.info(f"Scale batch {batch_name} completed; a Dagster run already handled it")
                     continue
-                requests.append(dg.RunRequest(
+                requests.append(watch.request(dg.RunRequest(
                     run_key=f"{name}:{batch_name}",
                     partition_key=partition,
                     tags={BATCH_TAG: batch_name},
-                ))
+                )))
         # Re-read a small overlap next time: a task updated in the same instant is not missed (run keys dedup).
         newest_dt = dt.datetime.fromisoformat(newest.replace("Z", "+00:00"))
         cursor = json.dumps({"since": _iso(newest_dt - CURSOR_OVERLAP) if newest != since else since,
                              "carry": carry, "done": (done_before + finished)[-MAX_DONE_IN_CURSOR:]})
-        if not requests:
-            return dg.SensorResult(skip_reason=f"{len(now_batches)} batch(es) checked, none newly completed",
-                                   cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+        return watch.sensor_result(cursor, requests,
+                                   nothing=f"{len(now_batches)} batch(es) checked, none newly completed")
 
     return _scale_batch_sensor
 

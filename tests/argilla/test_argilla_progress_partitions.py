@@ -138,7 +138,7 @@ def test_a_failed_partition_run_is_requested_again(resource, instance, argilla_e
                               instance=instance, resources={"argilla": broken}, raise_on_error=False).success
     gave_up = tick(sensor, resource, instance, retry.cursor)  # max_attempts=2: no third run
     assert not gave_up.run_requests and gave_up.skip_reason is not None
-    assert "gave up" in (gave_up.skip_reason.skip_message or "")
+    assert "Gave up on 1 run(s) after 2 attempt(s)" in (gave_up.skip_reason.skip_message or "")
     assert not tick(sensor, resource, instance, gave_up.cursor).run_requests
 
 
