@@ -158,3 +158,14 @@ def test_unpartitioned_target_keeps_one_run_for_the_dataset_and_retries_it(resou
     assert again.partition_key is None and again.run_key == f"{request.run_key}:attempt-2"
     assert dg.materialize([everything], tags=again.tags, instance=instance, resources={"argilla": resource}).success
     assert not tick(sensor, resource, instance, retry.cursor).run_requests  # the retry succeeded: watched no more
+
+
+def test_the_tick_resolves_against_definitions_as_the_daemon_does(resource, instance) -> None:
+    """The requests pass Dagster's own tick evaluation (partition key valid for the target's job)."""
+    sensor = build_argilla_progress_sensor(name="review_done", dataset_name="review-queue", target=reviewed)
+    defs = dg.Definitions(assets=[doubtful, queue, reviewed], sensors=[sensor], resources={"argilla": resource})
+    review(resource, DAYS[1], 3)
+    with dg.build_sensor_context(instance=instance, resources={"argilla": resource}, definitions=defs) as ctx:
+        data = defs.resolve_sensor_def("review_done").evaluate_tick(ctx)
+    [request] = data.run_requests or []
+    assert request.partition_key == DAYS[1] and request.tags[RUN_ATTEMPT_TAG] == "1"
