@@ -4,6 +4,7 @@
     python3 dev.py demo     # run the example pipeline against the local emulator (no API key)
     python3 dev.py test     # lint, type-check and run the whole test suite
     python3 dev.py bench    # run the benchmarks (extra arguments are passed on)
+    python3 dev.py ui-check # the example under `dagster dev` on the emulator, checked in headless chromium
 
 Each creates ``.venv`` on first use and installs what it needs into it (with uv, which pip installs in a
 few seconds; plain pip if uv is unavailable). Only the standard library is used here.
@@ -11,6 +12,7 @@ few seconds; plain pip if uv is unavailable). Only the standard library is used 
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-EXTRAS = {"demo": "demo", "test": "test,demo", "bench": "test,demo"}
+EXTRAS = {"demo": "demo", "test": "test,demo", "bench": "test,demo", "ui-check": "demo"}
 REFUEL_SDK = ["refuel==0.15.15", "requests-futures", "loguru"]
 
 
@@ -50,6 +52,18 @@ def ensure_env(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def ensure_chromium() -> None:
+    """The UI check's screenshots need Debian's chromium: installed when missing and we are root."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        run("apt-get", "update", "-q", check=False)
+        if run("apt-get", "install", "-y", "-q", "chromium", check=False) == 0:
+            return
+    print("chromium is not installed, so the UI check takes no screenshots: install it (Debian/Ubuntu: "
+          "`sudo apt-get install -y chromium`) and run again", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in EXTRAS:
         print(__doc__)
@@ -61,6 +75,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("LLM_ENGINE_DISABLE_VERSION_CHECK", "1")
     if command == "demo":
         return run(PYTHON, "-m", "example_repo.demo", *rest, check=False)
+    if command == "ui-check":
+        ensure_chromium()
+        return run(PYTHON, "-m", "example_repo.ui_check", *rest, check=False)
     if command == "bench":
         return run(PYTHON, "-m", "bench", *rest, check=False)
     for step in (
