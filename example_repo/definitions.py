@@ -22,8 +22,9 @@ The review assistant on Adaptive ML, tuned by feedback and A/B tested:
 ``adaptive_review_project`` (the project, its two candidate models and the ``label_accepted`` feedback key) →
 ``label_feedback`` (each reviewed LLM label, and whether people kept it) → ``review_label_interactions``
 (logged as interactions with that feedback, each row once); ``assistant_ab_test`` starts an A/B test of
-the two models (handed off), the ``assistant_ab_test_done`` sensor records the winner, and
-``assistant_default_model`` promotes it to the project's default model when the result is significant.
+the two models (handed off), the ``assistant_ab_test_done`` sensor records the winner and runs
+``assistant_default_model``, which promotes it to the project's default model when the result is significant
+(before the test finishes it materializes nothing).
 
 Configuration comes from the environment: the keys ``SCALE_API_KEY`` (LLM Engine uses the Scale key too),
 ``REFUEL_API_KEY``, ``ARGILLA_API_KEY`` and ``ADAPTIVE_API_KEY`` (read at run time through ``dg.EnvVar``),
@@ -328,7 +329,8 @@ defs = dg.Definitions(
             base_model="llama-2-7b", minimum_interval_seconds=60,
         ),
         build_adaptive_ab_test_sensor(name="assistant_ab_test_done", project=ADAPTIVE_PROJECT,
-                                      ab_test_asset=assistant_ab_test, minimum_interval_seconds=300),
+                                      ab_test_asset=assistant_ab_test, target=assistant_default_model,
+                                      minimum_interval_seconds=300),
         build_scale_task_callback_sensor(
             name="scale_task_callbacks",
             inbox_path=os.environ.get("DAGSTER_LABELING_INBOX", ".demo/inbox.db"),

@@ -195,8 +195,9 @@ def build_adaptive_promote_winner_asset(
     default model, when the result is significant (p-value at most ``max_p_value``); outputs the default model.
 
     It reads the A/B test asset's latest materialization, whether a run waited for the test or the sensor
-    recorded it. A test not finished fails the step (nothing to promote yet); a result that is not significant
-    keeps the current default and says so in the metadata. Setting the default twice is harmless, so re-runs
+    recorded it. While the test has not finished the step succeeds without materializing (nothing to promote
+    yet: point the A/B test sensor's ``target`` at this asset to promote when it finishes); a result that is not
+    significant keeps the current default and says so in the metadata. Setting the default twice is harmless, so re-runs
     are safe. (With ``auto_deploy`` Adaptive promotes by itself; this is for when promotion is your decision.)
     """
     if not 0 < max_p_value <= 1:
@@ -204,7 +205,7 @@ def build_adaptive_promote_winner_asset(
 
     @dg.asset(
         name=name, key_prefix=key_prefix, deps=[ab_test_asset], partitions_def=ab_test_asset.partitions_def,
-        required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"}, output_required=False,
         description=description or f"The winner of {ab_test_asset.key.to_user_string()} as {project}'s default model.",
     )
     def _promote_asset(context: dg.AssetExecutionContext):
@@ -213,8 +214,9 @@ def build_adaptive_promote_winner_asset(
         test_key, status, winner, p_value = (meta_value(meta, AB_TEST_KEY_META), meta_value(meta, AB_TEST_STATUS_META),
                                              meta_value(meta, WINNER_META), meta_value(meta, "adaptive/p_value"))
         if status != "DONE" or not winner:
-            raise dg.Failure(description=f"A/B test {test_key or ab_test_asset.key.to_user_string()} has not finished "
-                                         f"(status {status}); nothing to promote yet.")
+            context.log.info(f"A/B test {test_key or ab_test_asset.key.to_user_string()} has not finished (status "
+                             f"{status}); nothing to promote yet, so {name} is not materialized")
+            return
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         significant = p_value is not None and float(p_value) <= max_p_value
         with adaptive.get_client() as client:
@@ -226,7 +228,7 @@ def build_adaptive_promote_winner_asset(
                 context.log.warning(f"A/B test {test_key}: {winner} leads but p-value {p_value} > {max_p_value}; "
                                     "the default model is unchanged")
             default = client.get_project(project).default_model
-        return dg.Output(default, metadata={"adaptive/promoted": significant, WINNER_META: str(winner),
+        yield dg.Output(default, metadata={"adaptive/promoted": significant, WINNER_META: str(winner),
                                             AB_TEST_KEY_META: str(test_key), "adaptive/default_model": default or "",
                                             **({"adaptive/p_value": float(p_value)} if p_value is not None else {})})
 
