@@ -80,6 +80,7 @@ from dagster_labeling.scale import (
     build_scale_task_callback_sensor,
 )
 from dagster_labeling.scale.client import DEFAULT_BASE_URL
+from dagster_labeling.scale.pipeline import row_key_of
 from example_repo.data import reviews_for_day
 
 SCALE_PROJECT = "review-sentiment"
@@ -219,23 +220,42 @@ reviewed_labels_check = build_argilla_annotations_check(reviewed_labels, min_com
 TRAINING_DAYS = ["2026-11-01", "2026-11-02"]
 
 
+def _latest_batch_name(context: dg.AssetExecutionContext, day: str) -> str | None:
+    """The Scale batch of ``day`` if its labels were materialized, else None."""
+    labeled = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=review_sentiment_labels.key, asset_partitions=[day]), limit=1).records
+    batches = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=review_sentiment_batch.key, asset_partitions=[day]), limit=1).records
+    if not labeled or not batches or batches[0].asset_materialization is None:
+        return None
+    name = batches[0].asset_materialization.metadata.get("scale/batch_name")
+    return str(getattr(name, "value", name)) if name is not None else None
+
+
 @dg.asset(
-    group_name="llm_engine", kinds={"pandas"},
-    ins={
-        "reviews": dg.AssetIn("raw_reviews", partition_mapping=dg.SpecificPartitionsPartitionMapping(TRAINING_DAYS)),
-        "labels": dg.AssetIn("review_sentiment_labels",
-                             partition_mapping=dg.SpecificPartitionsPartitionMapping(TRAINING_DAYS)),
-    },
+    group_name="llm_engine", kinds={"pandas"}, output_required=False,
+    deps=[dg.AssetDep(review_sentiment_labels, partition_mapping=dg.SpecificPartitionsPartitionMapping(TRAINING_DAYS))],
 )
-def sentiment_training_pairs(reviews: dict[str, pd.DataFrame], labels: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Completed human labels of the training days as prompt/response pairs for fine-tuning."""
-    texts = pd.concat(reviews.values()).set_index("review_id")["text"]
-    labeled = pd.concat(labels.values())
-    labeled = labeled[labeled["status"] == "completed"]
-    return pd.DataFrame({
-        "prompt": [f"Review: {texts[key]}\nSentiment:" for key in labeled["row_key"]],
-        "response": labeled["response.category"].tolist(),
-    })
+def sentiment_training_pairs(context: dg.AssetExecutionContext, scale: ScaleResource):
+    """Completed human labels of the training days (read from their Scale batches) as prompt/response pairs for
+    fine-tuning. Until every training day is labeled it materializes nothing (e.g. "Materialize all" for the
+    first day)."""
+    batches = {day: _latest_batch_name(context, day) for day in TRAINING_DAYS}
+    missing = [day for day, batch in batches.items() if batch is None]
+    if missing:
+        context.log.info(f"Training days {missing} have no labels yet; nothing to train on until they do")
+        return
+    prompts, responses = [], []
+    with scale.get_client() as client:
+        for day, batch in batches.items():
+            texts = reviews_for_day(day).set_index("review_id")["text"]
+            for task in client.get_tasks(batch=str(batch)):
+                key = row_key_of(str(batch), task.unique_id or "")
+                if task.status == "completed" and key in texts.index and isinstance(task.response, dict):
+                    prompts.append(f"Review: {texts[key]}\nSentiment:")
+                    responses.append(task.response.get("category"))
+    yield dg.Output(pd.DataFrame({"prompt": prompts, "response": responses}),
+                    metadata={"dagster/row_count": len(prompts)})
 
 
 sentiment_training_file = build_llm_engine_training_file_asset(
