@@ -28,7 +28,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dagster_labeling._core.encoding import is_missing, plain
+from dagster_labeling._core.encoding import dumps, is_missing, plain
 from dagster_labeling._core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -226,8 +226,6 @@ def _unsendable(column: "pd.Series", name: str) -> list[RowProblem]:
 
 def _refusal(value: Any) -> str | None:
     """Why a cell cannot be sent (None if it can): checked deeply for lists and mappings."""
-    from dagster_labeling._core.encoding import dumps
-
     try:
         dumps(value)
     except InvalidInput as exc:
