@@ -35,6 +35,12 @@ from dagster_labeling.refuel.models import (
     TaskRun,
     WebhookEventResult,
 )
+from dagster_labeling.refuel.ops import (
+    refuel_export_op,
+    refuel_fetch_labels_op,
+    refuel_run_task_op,
+    refuel_upload_dataset_op,
+)
 from dagster_labeling.refuel.resource import RefuelResource
 from dagster_labeling.refuel.sensors import (
     build_refuel_export_sensor,
@@ -52,4 +58,5 @@ __all__ = [
     "build_refuel_dataset_asset", "build_refuel_export_asset", "build_refuel_export_sensor",
     "build_refuel_finetune_asset", "build_refuel_finetune_sensor", "build_refuel_labels_asset",
     "build_refuel_online_labels_asset", "build_refuel_task_run_sensor", "Ensured", "ensure_dataset", "ensure_task",
+    "refuel_export_op", "refuel_fetch_labels_op", "refuel_run_task_op", "refuel_upload_dataset_op",
 ]
