@@ -7,6 +7,7 @@
 
 from dagster_labeling.scale.assets import build_scale_batch_asset, build_scale_responses_asset
 from dagster_labeling.scale.client import ScaleClient
+from dagster_labeling.scale.components import ScaleBatchComponent
 from dagster_labeling.scale.errors import (
     ScaleDuplicateResource,
     ScaleException,
@@ -48,7 +49,8 @@ from dagster_labeling.scale.resource import ScaleResource
 from dagster_labeling.scale.sensors import build_scale_batch_completion_sensor, build_scale_task_callback_sensor
 
 __all__ = [
-    "Batch", "BatchStatus", "BatchStatusCounts", "File", "Project", "QualityTask", "ScaleBatchJob", "ScaleClient",
+    "Batch", "BatchStatus", "BatchStatusCounts", "File", "Project", "QualityTask", "ScaleBatchComponent",
+    "ScaleBatchJob", "ScaleClient",
     "ScaleDuplicateResource", "ScaleException", "ScaleForbidden", "ScaleInternalError", "ScaleInvalidRequest",
     "ScaleNotEnabled", "ScaleResource", "ScaleResourceNotFound", "ScaleServiceUnavailable", "ScaleTimeoutError",
     "ScaleTooManyRequests", "ScaleUnauthorized", "StudioBatch", "StudioProjectGroup", "Task", "TaskReviewStatus",

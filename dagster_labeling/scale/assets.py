@@ -59,6 +59,7 @@ def build_scale_batch_asset(
     project: str,
     task_type: TaskType | str,
     row_key_column: str,
+    create_project: bool = False,
     payload_columns: Mapping[str, str] | None = None,
     static_payload: Mapping[str, Any] | None = None,
     row_to_payload: RowToPayload | None = None,
@@ -99,6 +100,8 @@ def build_scale_batch_asset(
     Output: a DataFrame ``row_key, task_id, unique_id, batch_name, status, error``. Rows that could not be
     created fail the step (listing them) unless ``allow_partial``; a re-run creates only the missing ones.
     ``pool`` puts the asset in a Dagster concurrency pool, to keep many runs under Scale's rate limits.
+    ``create_project`` creates the project (of ``task_type``) when it does not exist: handy against the emulator
+    and in new workspaces; leave it off in production, where projects are set up with their instructions.
     """
     kind = task_type_value(task_type)
     mapping = TaskMapping(row_key_column, dict(payload_columns or {}), dict(static_payload or {}), row_to_payload,
@@ -138,6 +141,10 @@ def build_scale_batch_asset(
             cancel_on_timeout=cancel_on_timeout,
         )
         with scale.get_client() as client:
+            if create_project:
+                _, project_created = client.get_or_create_project(project, kind)
+                if project_created:
+                    context.log.info(f"Scale project {project!r} created ({kind}).")
             submission = submit_rows_to_batch(
                 client, project=project, batch_name=batch_name, task_type=kind, payloads=payloads,
                 callback_url=callback_url,
