@@ -37,6 +37,12 @@ from dagster_labeling.llm_engine.models import (
     ModelEndpoint,
     loss_curve,
 )
+from dagster_labeling.llm_engine.ops import (
+    llm_engine_batch_completions_op,
+    llm_engine_completions_op,
+    llm_engine_fine_tune_op,
+    llm_engine_upload_training_file_op,
+)
 from dagster_labeling.llm_engine.resource import LLMEngineResource
 from dagster_labeling.llm_engine.sensors import (
     build_llm_engine_batch_completion_sensor,
@@ -53,5 +59,6 @@ __all__ = [
     "build_llm_engine_batch_completion_sensor", "build_llm_engine_batch_output_asset",
     "build_llm_engine_completions_asset",
     "build_llm_engine_fine_tune_asset", "build_llm_engine_fine_tune_sensor", "build_llm_engine_training_file_asset",
-    "validate_model_name",
+    "validate_model_name", "llm_engine_batch_completions_op", "llm_engine_completions_op", "llm_engine_fine_tune_op",
+    "llm_engine_upload_training_file_op",
 ]
