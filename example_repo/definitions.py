@@ -316,6 +316,21 @@ assistant_default_model = build_adaptive_promote_winner_asset(
 
 labels_job = dg.define_asset_job("scale_labels_job", selection=[review_sentiment_labels, label_summary])
 
+# Each night at 01:00 UTC, the day's reviews go out for labeling: to Scale (handed
+# off: ``scale_batch_completed`` collects the responses) and to Refuel, whose doubtful labels are queued on Argilla
+# (``review_done`` collects the reviews). The schedule starts the work; the sensors finish it.
+daily_labeling_job = dg.define_asset_job(
+    "daily_labeling_job",
+    selection=dg.AssetSelection.assets(raw_reviews, review_sentiment_batch, reviews_refuel_dataset, review_llm_labels,
+                                       low_confidence_reviews, review_queue),
+    partitions_def=daily,
+    description="Send one day's reviews to Scale and Refuel and queue the doubtful LLM labels on Argilla.",
+)
+daily_labeling_schedule = dg.build_schedule_from_partitioned_job(
+    daily_labeling_job, name="daily_labeling", hour_of_day=1,
+    description="Each day at 01:00 UTC, label the current day's reviews (the sensors collect the results).",
+)
+
 
 @dg.op
 def record_task_callback(context: dg.OpExecutionContext) -> None:
@@ -336,7 +351,8 @@ defs = dg.Definitions(
             adaptive_review_project, label_feedback, review_label_interactions, assistant_ab_test,
             assistant_default_model],
     asset_checks=[review_llm_confidence, reviewed_labels_check],
-    jobs=[labels_job, scale_task_callback_job],
+    jobs=[labels_job, daily_labeling_job, scale_task_callback_job],
+    schedules=[daily_labeling_schedule],
     sensors=[
         build_scale_batch_completion_sensor(
             name="scale_batch_completed", project=SCALE_PROJECT, target=labels_job,

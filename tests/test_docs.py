@@ -1,19 +1,31 @@
-"""Every ```python snippet in README.md and docs/*.md runs, top to bottom, one namespace per file."""
+"""Every ```python snippet in README.md and docs/**/*.md runs, top to bottom, one namespace per file; every
+component ```yaml block in docs/components/*.md loads through Dagster's component loader."""
 
 import re
 from pathlib import Path
 
 import pytest
+import yaml
+from dagster.components.testing import create_defs_folder_sandbox
+
+from dagster_labeling.testing import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 SNIPPET = re.compile(r"```python\n(.*?)```", re.DOTALL)
+COMPONENT_YAML = re.compile(r"```yaml\n(type: dagster_labeling\..*?)```", re.DOTALL)
+COMPONENT_PAGES = sorted((ROOT / "docs" / "components").glob("*.md"))
 
 
-@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def doc_id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[doc_id(p) for p in DOCS])
 def test_doc_snippets_run(path: Path) -> None:
     snippets = SNIPPET.findall(path.read_text())
-    assert snippets or path.name == "README.md", f"{path.name} has no python snippet"
+    shows_yaml = bool(COMPONENT_YAML.search(path.read_text()))
+    assert snippets or shows_yaml or path.name == "README.md", f"{doc_id(path)} has no python snippet"
     namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
     for index, code in enumerate(snippets):
         if "pytest_plugins" in code:
@@ -22,3 +34,40 @@ def test_doc_snippets_run(path: Path) -> None:
             exec(compile(code, f"{path.name}[{index}]", "exec"), namespace)
         except Exception as exc:
             raise AssertionError(f"{path.name} snippet {index} failed: {exc!r}\n{code}") from exc
+
+
+def emulator_environment(server: EmulatorServer) -> dict[str, str]:
+    """The variables the component pages' YAML reads, pointing at the emulator."""
+    refuel = server.platform("refuel")
+    return {
+        "SCALE_API_KEY": server.platform("scale").api_key, "SCALE_BASE_URL": server.platform_url("scale") + "/v1",
+        "REFUEL_API_KEY": refuel.api_key, "REFUEL_BASE_URL": server.platform_url("refuel"),
+        "REFUEL_PROJECT": "docs-project",
+        "LLM_ENGINE_API_KEY": server.platform("llm-engine").api_key,
+        "LLM_ENGINE_BASE_URL": server.platform_url("llm-engine") + "/",
+        "ARGILLA_API_KEY": server.platform("argilla").api_key, "ARGILLA_API_URL": server.platform_url("argilla"),
+        "ADAPTIVE_API_KEY": server.platform("adaptive").api_key,
+        "ADAPTIVE_BASE_URL": server.platform_url("adaptive"),
+    }
+
+
+def component_blocks() -> list[tuple[str, str]]:
+    return [(f"{doc_id(page)}[{i}]", block) for page in COMPONENT_PAGES
+            for i, block in enumerate(COMPONENT_YAML.findall(page.read_text()))]
+
+
+@pytest.mark.parametrize(("where", "block"), component_blocks(), ids=[w for w, _ in component_blocks()])
+def test_component_yaml_loads(where: str, block: str, emulator_server: EmulatorServer,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block is complete: scaffolded beside its sample files, it loads and builds its definitions."""
+    for name, value in emulator_environment(emulator_server).items():
+        monkeypatch.setenv(name, value)
+    type_name = yaml.safe_load(block)["type"]
+    module, _, attr = type_name.rpartition(".")
+    component_cls = getattr(__import__(module, fromlist=[attr]), attr)
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(component_cls=component_cls, defs_path="from_docs")
+        (path / "defs.yaml").write_text(block)
+        with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
+            assert isinstance(component, component_cls)
+            assert list(defs.assets or []), f"{where} builds no asset"

@@ -239,7 +239,7 @@ def build_schedule(model: ScheduleModel, *, component_name: str, assets: Sequenc
                 "minute_of_hour instead of cron_schedule")
         schedule = dg.build_schedule_from_partitioned_job(
             job, name=name, hour_of_day=model.hour_of_day, minute_of_hour=model.minute_of_hour,
-            default_status=status,
+            execution_timezone=model.execution_timezone, default_status=status,
         )
         return job, schedule
     if not model.cron_schedule:
