@@ -43,6 +43,13 @@ if TYPE_CHECKING:
         build_adaptive_job_asset,
         build_adaptive_promote_winner_asset,
     )
+    from dagster_labeling.adaptive.ops import (
+        adaptive_ab_test_op,
+        adaptive_ab_test_results_op,
+        adaptive_log_interactions_op,
+        adaptive_run_job_op,
+        adaptive_upload_dataset_op,
+    )
     from dagster_labeling.adaptive.resource import AdaptiveResource
     from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor, build_adaptive_job_sensor
 
@@ -54,6 +61,10 @@ _DAGSTER_PARTS = {
     "build_adaptive_job_asset": "assets", "build_adaptive_promote_winner_asset": "assets",
     "AdaptiveResource": "resource", "build_adaptive_ab_test_sensor": "sensors",
     "build_adaptive_job_sensor": "sensors",
+    **dict.fromkeys([
+        "adaptive_ab_test_op", "adaptive_ab_test_results_op", "adaptive_log_interactions_op",
+        "adaptive_run_job_op", "adaptive_upload_dataset_op",
+    ], "ops"),
 }
 
 
@@ -71,4 +82,6 @@ __all__ = [
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
     "build_adaptive_ab_test_sensor", "build_adaptive_dataset_asset", "build_adaptive_interactions_asset",
     "build_adaptive_job_asset", "build_adaptive_job_sensor", "build_adaptive_promote_winner_asset",
+    "adaptive_ab_test_op", "adaptive_ab_test_results_op", "adaptive_log_interactions_op", "adaptive_run_job_op",
+    "adaptive_upload_dataset_op",
 ]
