@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         stable_external_id,
         terms_filter,
     )
+    from dagster_labeling.argilla.components import ArgillaReviewComponent
     from dagster_labeling.argilla.errors import (
         ArgillaAPIError,
         ArgillaBadRequestError,
@@ -93,7 +94,8 @@ if TYPE_CHECKING:
 
 #: Submodules in dependency order: a name is looked up in the first that defines it, which imports only what
 #: that one needs (the client: no Dagster, no pandas).
-_SUBMODULES = ("errors", "models", "client", "ids", "pipeline", "resource", "assets", "ops", "sensors")
+_SUBMODULES = ("errors", "models", "client", "ids", "pipeline", "resource", "assets", "ops", "sensors",
+               "components")
 
 
 def __getattr__(name: str) -> Any:
@@ -107,11 +109,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The loaded names and every public one: ``dir()`` is how Dagster's registry finds the components."""
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "WEBHOOK_EVENTS", "argilla_fetch_annotations_op", "argilla_push_records_op", "argilla_wait_for_reviews_op",
     "ArgillaAPIError", "ArgillaBadRequestError", "ArgillaClient", "ArgillaConflictError",
     "ArgillaCredentialsError", "ArgillaDatasetConfig", "ArgillaForbiddenError", "ArgillaNotFoundError",
-    "ArgillaProgressJob", "ArgillaRateLimitedError", "ArgillaResource", "ArgillaServerError",
+    "ArgillaProgressJob", "ArgillaRateLimitedError", "ArgillaResource", "ArgillaReviewComponent", "ArgillaServerError",
     "ArgillaUnprocessableEntityError", "ChatField", "CustomField", "Dataset", "DatasetProgress",
     "FloatMetadataProperty", "ImageField", "IntegerMetadataProperty", "LabelQuestion", "MultiLabelQuestion", "Question",
     "RankingQuestion", "RatingQuestion", "Record", "RecordInput", "RecordMapping", "RecordStatus", "Response",

@@ -74,6 +74,7 @@ def build_argilla_dataset_asset(
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset that pushes an upstream DataFrame to an Argilla dataset (generic column-mapping factory).
 
@@ -83,7 +84,8 @@ def build_argilla_dataset_asset(
     instead of duplicating them. Parallel first runs (a backfill) converge on one dataset (see
     :meth:`ArgillaClient.ensure_dataset`). ``partitions_def`` defaults to the
     upstream asset's. Give either ``mapping`` or
-    ``frame_to_records``. Every row is checked before anything is sent.
+    ``frame_to_records``. Every row is checked before anything is sent. ``pool`` puts the asset in a Dagster
+    concurrency pool, to keep many runs (a backfill) under the server's limits.
     """
     if (mapping is None) == (frame_to_records is None):
         raise InvalidInput("give exactly one of mapping= or frame_to_records=.", field="mapping")
@@ -107,6 +109,7 @@ def build_argilla_dataset_asset(
         description=description or f"Rows of {upstream_key.to_user_string()} as records of Argilla dataset "
         f"{dataset_name!r}.",
         kinds={"argilla", "pandas"},
+        pool=pool,
     )
     def _argilla_dataset_asset(
         context: dg.AssetExecutionContext, config: ArgillaDatasetConfig, rows: pd.DataFrame
@@ -211,10 +214,12 @@ def build_argilla_annotations_asset(
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset with the reviews of an Argilla dataset as a DataFrame (see
     :func:`~dagster_labeling.argilla.pipeline.annotations_frame` for the columns). Metadata: progress,
     completed share, counts per status, mean agreement, dataset URL. Partitioned: only the partition's records.
+    ``pool``: a Dagster concurrency pool for the asset.
     """
     deps = [asset_key_of(dataset_asset)] if dataset_asset is not None else []
     if partitions_def is None and isinstance(dataset_asset, dg.AssetsDefinition):
@@ -229,6 +234,7 @@ def build_argilla_annotations_asset(
         group_name=group_name,
         description=description or f"Human reviews from Argilla dataset {dataset_name!r}, one row per record.",
         kinds={"argilla", "pandas"},
+        pool=pool,
     )
     def _argilla_annotations_asset(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         partition = partition_key_of(context)
