@@ -38,6 +38,7 @@ from dagster_labeling._dagster.config import WaitConfig, resolve_wait
 from dagster_labeling._dagster.launches import earlier_launch, launch_key, launch_record
 from dagster_labeling._dagster.naming import join_id, remote_name
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
+from dagster_labeling.adaptive.errors import AdaptiveError
 from dagster_labeling.adaptive.models import AbTest, Job
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
@@ -67,6 +68,46 @@ def adaptive_key(base: str, partition_key: str | None) -> str:
 def row_label(asset_name: str, partition_key: str | None, row_key: str) -> str:
     """The ``dagster_row`` label of a row (labels are free text: only the separators are escaped)."""
     return join_id(remote_name(asset_name, partition_key), row_key)
+
+
+FEEDBACK_KIND_NAMES = ("scalar", "bool")
+
+
+def _check_feedback_kind(feedback_kind: str) -> None:
+    if feedback_kind not in FEEDBACK_KIND_NAMES:
+        raise InvalidInput(f"feedback_kind must be 'scalar' or 'bool', got {feedback_kind!r}.", field="feedback_kind")
+
+
+def ensure_project_setup(client: AdaptiveClient, context: dg.AssetExecutionContext, project: str, *,
+                         models: Sequence[str] = (), feedback_key: str | None = None,
+                         feedback_kind: str = "scalar") -> None:
+    """What an asset with ``create_project`` needs and is missing: the project, ``models`` attached to it (the
+    first becomes the default model of a project without one) and ``feedback_key`` (of ``feedback_kind``).
+
+    Everything here is looked up first and created only if absent; project and feedback keys are unique on
+    Adaptive, so runs doing this together converge. Two runs may attach the same model together: an attach that
+    fails is forgiven when the model turns out to be attached. For the emulator and new workspaces: in
+    production a project is set up with its models and keys on purpose, so the option is off by default."""
+    found, created = client.ensure_project(project)
+    if created:
+        context.log.info(f"Created Adaptive project {project}")
+    attached = {service.key for service in found.model_services}
+    has_default = found.default_model is not None
+    for model in dict.fromkeys(models):
+        if model in attached:
+            continue
+        try:
+            client.attach_model(project, model, make_default=not has_default)
+        except AdaptiveError:
+            if model not in {service.key for service in client.get_project(project).model_services}:
+                raise
+        context.log.info(f"Attached model {model} to Adaptive project {project}"
+                         f"{'' if has_default else ' as its default model'}")
+        has_default = True
+    if feedback_key is not None:
+        _, key_created = client.ensure_feedback_key(project, feedback_key, kind=feedback_kind)
+        if key_created:
+            context.log.info(f"Registered feedback key {feedback_key} ({feedback_kind}) in Adaptive project {project}")
 
 
 def ab_test_metadata(test: AbTest) -> dict[str, Any]:
@@ -118,6 +159,8 @@ def build_adaptive_ab_test_asset(
     traffic_split: float = 1.0,
     feedback_type: str = "metric",
     auto_deploy: bool = False,
+    create_project: bool = False,
+    feedback_kind: str = "scalar",
     wait_for_completion: bool = True,
     wait_timeout_seconds: float = 7 * 24 * 3600,
     poll_interval_seconds: float = 300.0,
@@ -129,6 +172,7 @@ def build_adaptive_ab_test_asset(
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset running an A/B test of ``models`` on ``feedback_key``; outputs the winning model's key.
 
@@ -140,7 +184,9 @@ def build_adaptive_ab_test_asset(
     terminated. Without waiting the output is the test's key and :func:`build_adaptive_ab_test_sensor` reports
     the result. Metadata: status, winner, p-value, scores, and a table of the estimate per model. The winner is
     the best score estimate (the API reports intervals, not a winner); with ``auto_deploy`` Adaptive also makes
-    it the project's default model.
+    it the project's default model. ``create_project`` (off by default) first creates what is missing: the
+    project, the models attached to it, the feedback key of ``feedback_kind`` (see :func:`ensure_project_setup`).
+    ``pool`` puts the asset in a Dagster concurrency pool.
     """
     if len(set(models)) < 2:
         raise InvalidInput(f"An A/B test needs at least two distinct models, got {list(models)}.", field="models")
@@ -150,13 +196,14 @@ def build_adaptive_ab_test_asset(
     if not 0 < traffic_split <= 1:
         raise InvalidInput(f"traffic_split is the share of traffic in (0, 1], got {traffic_split}.",
                            field="traffic_split")
+    _check_feedback_kind(feedback_kind)
     base_key = ab_test_key_prefix or name
 
     @dg.asset(
         name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps], partitions_def=partitions_def,
         required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"},
         description=description or f"A/B test of {', '.join(models)} on {feedback_key} in Adaptive ML.",
-        metadata={AB_TEST_KEY_BASE_META: base_key},
+        metadata={AB_TEST_KEY_BASE_META: base_key}, pool=pool,
     )
     def _ab_test_asset(context: dg.AssetExecutionContext, config: WaitConfig):
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
@@ -166,6 +213,9 @@ def build_adaptive_ab_test_asset(
             cancel_on_timeout=cancel_on_timeout)
         test_key = adaptive_key(base_key, partition_key_of(context))
         with adaptive.get_client() as client:
+            if create_project:
+                ensure_project_setup(client, context, project, models=models, feedback_key=feedback_key,
+                                     feedback_kind=feedback_kind)
             handle = _existing_or_new_ab_test(client, context, test_key, project=project, feedback_key=feedback_key,
                                               models=models, traffic_split=traffic_split,
                                               feedback_type=feedback_type, auto_deploy=auto_deploy)
@@ -190,6 +240,7 @@ def build_adaptive_promote_winner_asset(
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset making the winner of ``ab_test_asset``'s latest finished A/B test (same partition) the project's
     default model, when the result is significant (p-value at most ``max_p_value``); outputs the default model.
@@ -199,6 +250,7 @@ def build_adaptive_promote_winner_asset(
     yet: point the A/B test sensor's ``target`` at this asset to promote when it finishes); a result that is not
     significant keeps the current default and says so in the metadata. Setting the default twice is harmless, so re-runs
     are safe. (With ``auto_deploy`` Adaptive promotes by itself; this is for when promotion is your decision.)
+    ``pool`` puts the asset in a Dagster concurrency pool.
     """
     if not 0 < max_p_value <= 1:
         raise InvalidInput(f"max_p_value must be in (0, 1], got {max_p_value}.", field="max_p_value")
@@ -206,6 +258,7 @@ def build_adaptive_promote_winner_asset(
     @dg.asset(
         name=name, key_prefix=key_prefix, deps=[ab_test_asset], partitions_def=ab_test_asset.partitions_def,
         required_resource_keys={resource_key}, group_name=group_name, kinds={"adaptive"}, output_required=False,
+        pool=pool,
         description=description or f"The winner of {ab_test_asset.key.to_user_string()} as {project}'s default model.",
     )
     def _promote_asset(context: dg.AssetExecutionContext):
@@ -374,11 +427,13 @@ def build_adaptive_dataset_asset(
     prompt_column: str = "prompt",
     completion_column: str | None = "completion",
     dataset_key_prefix: str | None = None,
+    create_project: bool = False,
     partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "adaptive",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset uploading a DataFrame as an Adaptive dataset, one JSONL line per row (the prompt as a user
     message, and the completion unless ``completion_column`` is None); outputs the dataset's key.
@@ -386,7 +441,8 @@ def build_adaptive_dataset_asset(
     The key is ``<dataset_key_prefix or name>`` (``__<partition>`` per partition, see :func:`adaptive_key`).
     Dataset keys are unique per project: runs arriving together upload it once, and a re-run finds it and
     uploads nothing. A dataset that exists with another number of records than the input has rows fails the
-    step (Adaptive cannot replace a dataset's rows: delete it to upload the new ones).
+    step (Adaptive cannot replace a dataset's rows: delete it to upload the new ones). ``create_project`` (off
+    by default) creates the project if it is missing; ``pool`` puts the asset in a Dagster concurrency pool.
     """
     upstream_key = asset_key_of(upstream)
     base_key = dataset_key_prefix or name
@@ -396,6 +452,7 @@ def build_adaptive_dataset_asset(
         partitions_def=partitions_like(partitions_def, upstream), required_resource_keys={resource_key},
         group_name=group_name, kinds={"adaptive", "pandas"},
         description=description or f"The rows of {upstream_key.to_user_string()} as an Adaptive dataset.",
+        pool=pool,
     )
     def _dataset_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
         where = f"asset {name!r}"
@@ -409,6 +466,8 @@ def build_adaptive_dataset_asset(
         key = adaptive_key(base_key, partition_key_of(context))
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         with adaptive.get_client() as client:
+            if create_project:
+                ensure_project_setup(client, context, project)
             dataset, created = client.ensure_dataset(project, key, lines)
         if dataset.records is not None and dataset.records != len(lines):
             raise dg.Failure(description=f"{where}: Adaptive dataset {key} exists with {dataset.records} records, "
@@ -436,11 +495,14 @@ def build_adaptive_interactions_asset(
     label_columns: Sequence[str] = (),
     concurrency: int | None = None,
     allow_partial: bool = False,
+    create_project: bool = False,
+    feedback_kind: str = "scalar",
     partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "adaptive",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset logging each row of a DataFrame as an Adaptive interaction (prompt → completion), with the
     row's feedback on ``feedback_key`` from ``feedback_column`` (a number or bool) if given.
@@ -451,10 +513,13 @@ def build_adaptive_interactions_asset(
     looks those up first and logs only the rows not there yet, and a row whose answer is lost is looked up
     before it is sent again (:meth:`AdaptiveClient.log_interaction_once`), so one run ends exact through
     faults. Output: the rows' ``key`` and ``completion_id``; rows that still failed fail the step (listed)
-    unless ``allow_partial``.
+    unless ``allow_partial``. ``create_project`` (off by default) first creates what is missing: the project,
+    ``model`` attached to it, ``feedback_key`` of ``feedback_kind`` (see :func:`ensure_project_setup`); ``pool``
+    puts the asset in a Dagster concurrency pool.
     """
     if (feedback_key is None) != (feedback_column is None):
         raise InvalidInput("Give both feedback_key and feedback_column, or neither.", field="feedback_key")
+    _check_feedback_kind(feedback_kind)
     upstream_key = asset_key_of(upstream)
 
     @dg.asset(
@@ -462,6 +527,7 @@ def build_adaptive_interactions_asset(
         partitions_def=partitions_like(partitions_def, upstream), required_resource_keys={resource_key},
         group_name=group_name, kinds={"adaptive", "pandas"},
         description=description or f"The rows of {upstream_key.to_user_string()} logged as Adaptive interactions.",
+        pool=pool,
     )
     def _interactions_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
         where = f"asset {name!r}"
@@ -484,6 +550,9 @@ def build_adaptive_interactions_asset(
                                 "labels": {c: str(record[c]) for c in label_columns if c in record}}))
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         with adaptive.get_client() as client:
+            if create_project:
+                ensure_project_setup(client, context, project, models=[model] if model else [],
+                                     feedback_key=feedback_key, feedback_kind=feedback_kind)
             logged = _logged_rows(client, project, [item["label"] for _, item in items])
             existing = {k: logged[item["label"]] for k, item in items if item["label"] in logged}
             if existing:
