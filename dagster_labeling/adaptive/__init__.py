@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         build_adaptive_job_asset,
         build_adaptive_promote_winner_asset,
     )
+    from dagster_labeling.adaptive.components import AdaptiveABTestComponent, AdaptiveInteractionsComponent
     from dagster_labeling.adaptive.ops import (
         adaptive_ab_test_op,
         adaptive_ab_test_results_op,
@@ -61,6 +62,7 @@ _DAGSTER_PARTS = {
     "build_adaptive_job_asset": "assets", "build_adaptive_promote_winner_asset": "assets",
     "AdaptiveResource": "resource", "build_adaptive_ab_test_sensor": "sensors",
     "build_adaptive_job_sensor": "sensors",
+    "AdaptiveABTestComponent": "components", "AdaptiveInteractionsComponent": "components",
     **dict.fromkeys([
         "adaptive_ab_test_op", "adaptive_ab_test_results_op", "adaptive_log_interactions_op",
         "adaptive_run_job_op", "adaptive_upload_dataset_op",
@@ -75,8 +77,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
+def __dir__() -> list[str]:
+    # The lazy parts too: `dg list components` finds a registry module's components through dir().
+    return sorted({*globals(), *_DAGSTER_PARTS})
+
+
 __all__ = [
-    "AbTest", "AbTestReport", "AdaptiveAbTestHandle", "AdaptiveBadRequest", "AdaptiveClient", "AdaptiveError",
+    "AbTest", "AbTestReport", "AdaptiveABTestComponent", "AdaptiveAbTestHandle", "AdaptiveBadRequest",
+    "AdaptiveClient", "AdaptiveError", "AdaptiveInteractionsComponent",
     "AdaptiveGraphQLError", "AdaptiveJobHandle", "AdaptiveNotFound", "AdaptiveRateLimited", "AdaptiveResource",
     "AdaptiveServerError", "AdaptiveUnauthorized", "ChatResponse", "Dataset", "FeedbackKey", "Interaction",
     "InteractionCreated", "Job", "Model", "ModelService", "Project", "build_adaptive_ab_test_asset",
