@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from dagster_labeling._core import InvalidInput
+from dagster_labeling._core import InvalidInput, JobState
 from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_key_of,
@@ -27,7 +27,9 @@ from dagster_labeling._dagster.assets import (
     partitions_like,
 )
 from dagster_labeling._dagster.config import WaitConfig, resolve_wait
+from dagster_labeling.refuel.client import RefuelClient
 from dagster_labeling.refuel.containers import ensure_task
+from dagster_labeling.refuel.errors import RefuelConflict, RefuelNotFound
 from dagster_labeling.refuel.pipeline import (
     agreement,
     confidence_share,
@@ -46,9 +48,25 @@ MODEL_ID_META = "refuel/model_id"
 MODEL_STATE_META = "refuel/finetune_state"
 EXPORT_ID_META = "refuel/export_id"
 MAX_FAILED_ROWS_SHOWN = 50
+RUN_TAG = "dagster-labeling/refuel-task-run"
+"""Run tag naming the completed task run a run of the labels asset collects (set by the task-run sensor)."""
 
 
+def ensure_project(client: RefuelClient, project: str) -> bool:
+    """Create the project called ``project`` when the client cannot find it; True when this call created it.
 
+    A project given by id is never created. A create refused because a parallel run made it first is fine: the
+    client uses the oldest project of that name."""
+    try:
+        client.project_id  # noqa: B018  (resolves the name)
+        return False
+    except RefuelNotFound:
+        pass
+    try:
+        client.create_project(project)
+    except RefuelConflict:
+        return False
+    return True
 
 
 def build_refuel_dataset_asset(
@@ -59,11 +77,13 @@ def build_refuel_dataset_asset(
     partition_column: str = "dagster_partition",
     replace_existing: bool = False,
     wait_for_ingestion: bool = True,
+    create_project: bool = False,
     partitions_def: dg.PartitionsDefinition | None = None,
     resource_key: str = "refuel",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset that uploads an upstream DataFrame as the Refuel dataset ``dataset_name``.
 
@@ -79,11 +99,14 @@ def build_refuel_dataset_asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)}, partitions_def=partitions_def,
         required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel", "pandas"},
         description=description or f"{upstream_key.to_user_string()} as the Refuel dataset {dataset_name!r}.",
+        pool=pool,
     )
     def _refuel_dataset_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame) -> dg.MaterializeResult:
         partition = partition_key_of(context)
         refuel: RefuelResource = getattr(context.resources, resource_key)
         with refuel.get_client() as client:
+            if create_project and ensure_project(client, refuel.project):
+                context.log.info(f"Created Refuel project {refuel.project}")
             outcome = upload_or_append(
                 client, dataset_name, rows, partition_column=partition_column if partition else None,
                 partition_key=partition, replace=replace_existing, wait_for_ingestion=wait_for_ingestion,
@@ -137,6 +160,7 @@ def build_refuel_labels_asset(
     group_name: str | None = None,
     description: str | None = None,
     partitions_def: dg.PartitionsDefinition | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset that runs ``task`` on the dataset and outputs its items with labels and confidence.
 
@@ -150,6 +174,10 @@ def build_refuel_labels_asset(
     With ``task_fields`` (and ``task_context``, optionally ``task_model``: see ``RefuelClient.create_task``) the
     asset defines the task when it does not exist yet; parallel partitions agree on one task
     (:func:`~dagster_labeling.refuel.containers.ensure_task`). Without, the task must exist.
+
+    A run tagged ``dagster-labeling/refuel-task-run = <run id>`` (what :func:`build_refuel_task_run_sensor`
+    requests) collects that run's labels when it is the dataset's latest run and has succeeded, instead of
+    starting another. ``pool`` is the asset's Dagster concurrency pool.
     """
     if task_fields is not None and not task_context:
         raise InvalidInput("task_fields needs task_context: the task's instructions, e.g. 'You label reviews.'.",
@@ -161,6 +189,7 @@ def build_refuel_labels_asset(
         name=name, key_prefix=key_prefix, deps=[dataset_key], partitions_def=parts,
         required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel", "pandas"},
         description=description or f"Labels of Refuel task {task!r} on dataset {dataset_name!r}.",
+        pool=pool,
     )
     def _refuel_labels_asset(context: dg.AssetExecutionContext, config: WaitConfig) -> dg.Output[pd.DataFrame]:
         partition = partition_key_of(context)
@@ -174,9 +203,15 @@ def build_refuel_labels_asset(
             if task_fields is not None:
                 defined = ensure_task(client, task, dataset_name, str(task_context), task_fields, model=task_model)
                 context.log.info(f"Refuel task {task}: {'defined' if defined.created else 'found'} ({defined.id})")
-            run = client.start_task_run(task, dataset_name, num_items=num_items)
-            context.log.info(f"Started Refuel task run {run.id}: {run.url}")
-            status = run.wait(options, log=context.log) if waits else run.refresh()
+            collected = _completed_run(client, task, dataset_name, context.run.tags.get(RUN_TAG))
+            if collected is not None:
+                run, status = collected
+                context.log.info(f"Collecting the labels of completed Refuel task run {context.run.tags[RUN_TAG]}: "
+                                 f"{run.url}")
+            else:
+                run = client.start_task_run(task, dataset_name, num_items=num_items)
+                context.log.info(f"Started Refuel task run {run.id}: {run.url}")
+                status = run.wait(options, log=context.log) if waits else run.refresh()
             filters = [{"field": partition_column, "operator": "=", "value": partition}] if partition else []
             frame = client.get_items(dataset_name, task=task, max_items=None, filters=filters)
         meta = _label_metadata(frame, fields)
@@ -187,6 +222,21 @@ def build_refuel_labels_asset(
         return dg.Output(frame, metadata=meta)
 
     return _refuel_labels_asset
+
+
+def _completed_run(client: RefuelClient, task: str, dataset: str, run_id: str | None) -> Any:
+    """(handle, status) of the dataset's latest run of ``task`` when its id is ``run_id`` and it succeeded, else
+    None (no tag, or a newer run since the sensor's request: start one as usual)."""
+    if not run_id:
+        return None
+    try:
+        handle = client.task_run(task, dataset)
+        status = handle.refresh()
+    except RefuelNotFound:
+        return None
+    if status.state is JobState.SUCCEEDED and str(status.details.get("id") or handle.id) == run_id:
+        return handle, status
+    return None
 
 
 def build_refuel_online_labels_asset(
@@ -295,6 +345,18 @@ def build_refuel_finetune_asset(
     return _refuel_finetune_asset
 
 
+def _no_labels_yet(labels: pd.DataFrame) -> bool:
+    """No field has a label or confidence column: the task run has labeled nothing yet (a hand-off)."""
+    return not any(str(c).endswith(("_llm_label", "_label", "_confidence")) for c in labels.columns)
+
+
+def _not_labeled_yet(labels: pd.DataFrame, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    """A failed check (not an error) for labels that are not in yet; the run collecting them checks again."""
+    return dg.AssetCheckResult(passed=False, severity=severity, metadata={"rows": len(labels), "rows_labeled": 0},
+                               description="No labels yet: the task run has labeled none of these rows (handed off; "
+                               "the run that collects the labels checks again).")
+
+
 def build_refuel_confidence_check(
     *, asset: dg.AssetsDefinition, field: str, threshold: float = 0.8, min_share: float = 0.9,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN, blocking: bool = False, name: str | None = None,
@@ -312,6 +374,8 @@ def build_refuel_confidence_check(
     @dg.asset_check(asset=asset, name=check_name, blocking=blocking, **check_partitions_like(asset),
                     description=f"At least {min_share:.0%} of rows have {field} confidence >= {threshold}.")
     def _confidence_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
+        if _no_labels_yet(labels):
+            return _not_labeled_yet(labels, severity)
         share = confidence_share(labels, field, threshold)
         return dg.AssetCheckResult(passed=bool(len(labels)) and share >= min_share, severity=severity,
                                    metadata={"share": share, "threshold": threshold, "min_share": min_share,
@@ -333,6 +397,8 @@ def build_refuel_agreement_check(
                     **check_partitions_like(asset),
                     description=f"{field} agrees with {ground_truth_column} on >= {min_agreement:.0%} of rows.")
     def _agreement_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
+        if _no_labels_yet(labels):
+            return _not_labeled_yet(labels, severity)
         share = agreement(labels, field, ground_truth_column)
         with_truth = int(labels[ground_truth_column].notna().sum()) if ground_truth_column in labels else 0
         return dg.AssetCheckResult(passed=with_truth > 0 and share >= min_agreement, severity=severity,
@@ -352,13 +418,14 @@ def build_refuel_export_asset(
     resource_key: str = "refuel",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,
+    description: str | None = None,
 ) -> dg.AssetsDefinition:
     """An asset that starts an export of the dataset (with ``task``'s labels); :func:`build_refuel_export_sensor`
     reports when its signed URL is ready."""
 
     @dg.asset(name=name, key_prefix=key_prefix, deps=[asset_key_of(d) for d in deps],
               required_resource_keys={resource_key}, group_name=group_name, kinds={"refuel"},
-              description=f"An export of Refuel dataset {dataset_name!r}.")
+              description=description or f"An export of Refuel dataset {dataset_name!r}.")
     def _refuel_export_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         refuel: RefuelResource = getattr(context.resources, resource_key)
         with refuel.get_client() as client:

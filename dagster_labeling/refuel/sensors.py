@@ -14,7 +14,7 @@ import dagster as dg
 
 from dagster_labeling._core import InvalidInput, JobState, NotFound
 from dagster_labeling._dagster.assets import latest_materialization, meta_value
-from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch
+from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch, sensor_instance
 from dagster_labeling.refuel.assets import (
     DATASET_ID_META,
     EXPORT_ID_META,
@@ -22,13 +22,15 @@ from dagster_labeling.refuel.assets import (
     MODEL_STATE_META,
     RUN_ID_META,
     RUN_STATE_META,
+    RUN_TAG,
     TASK_RUN_META,
 )
 from dagster_labeling.refuel.handles import RefuelFinetune
 from dagster_labeling.refuel.resource import RefuelResource
 
 MAX_IDS_IN_CURSOR = 500
-RUN_TAG = "dagster-labeling/refuel-task-run"
+HANDED_OFF_LOOKBACK = 1000
+"""Materializations of a partitioned labels asset read per tick to find the partitions waiting for a run."""
 EXPORT_TAG = "dagster-labeling/refuel-export"
 MODEL_TAG = "dagster-labeling/refuel-model"
 
@@ -51,6 +53,23 @@ def _remember(seen: list[str], new: Sequence[str]) -> list[str]:
     return [*seen, *new][-MAX_IDS_IN_CURSOR:]
 
 
+def _handed_off(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, list[str]]:
+    """``{task run id: [partitions]}``: the partitions whose latest materialization (of the newest
+    ``HANDED_OFF_LOOKBACK``) recorded that run without waiting for it to succeed."""
+    latest: dict[str, dg.AssetMaterialization] = {}
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=HANDED_OFF_LOOKBACK)
+    for record in records.records:  # newest first
+        mat = record.event_log_entry.asset_materialization
+        if mat is not None and mat.partition is not None and mat.partition not in latest:
+            latest[mat.partition] = mat
+    found: dict[str, list[str]] = {}
+    for partition, mat in latest.items():
+        ref = meta_value(mat.metadata, RUN_ID_META) or meta_value(mat.metadata, TASK_RUN_META)
+        if ref and meta_value(mat.metadata, RUN_STATE_META) != JobState.SUCCEEDED.value:
+            found.setdefault(str(ref), []).append(partition)
+    return found
+
+
 def build_refuel_task_run_sensor(
     *,
     name: str,
@@ -70,6 +89,13 @@ def build_refuel_task_run_sensor(
     At most ``max_checks_per_tick`` runs are checked per tick (round-robin through the cursor). A run that
     ``labels_asset`` already waited for (its latest materialization says SUCCEEDED for that run) is skipped.
     A requested run that ends FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (``RunWatch``).
+    The request is tagged ``dagster-labeling/refuel-task-run = <run id>``: the labels asset then collects that
+    run instead of starting another.
+
+    With a partitioned ``labels_asset``, one run is requested per partition whose latest materialization handed
+    that task run off (recorded its id without SUCCEEDED), with that ``partition_key`` and ``run_key =
+    <sensor>:<run id>:<partition>``; a partition handed off after the run was first seen is requested on a later
+    tick. Partitions that waited for the run are not requested.
     """
     if max_checks_per_tick < 1:
         raise ValueError("max_checks_per_tick must be at least 1")
@@ -91,6 +117,9 @@ def build_refuel_task_run_sensor(
             ref = meta.get(RUN_ID_META) or meta.get(TASK_RUN_META)
             if meta.get(RUN_STATE_META) == JobState.SUCCEEDED.value and ref:
                 handled[str(ref)] = True
+        partitioned = labels_asset is not None and labels_asset.partitions_def is not None
+        requested: list[str] = list(state.get("requested", []))
+        handed_off: dict[str, list[str]] | None = None
         requests = []
         with refuel.get_client() as client:
             for ds in batch:
@@ -101,14 +130,32 @@ def build_refuel_task_run_sensor(
                     context.log.debug(f"no run for {task}/{ds}: {exc}")
                     continue
                 run_id = str(status.details.get("id") or handle.id)
-                if status.state is not JobState.SUCCEEDED or run_id in seen:
+                if status.state is not JobState.SUCCEEDED:
+                    continue
+                if partitioned:
+                    assert labels_asset is not None
+                    if handed_off is None:
+                        instance = sensor_instance(context)
+                        handed_off = _handed_off(instance, labels_asset.key) if instance is not None else {}
+                    partitions = sorted(set(handed_off.get(run_id, []) + handed_off.get(handle.id, [])))
+                    for partition in partitions:
+                        run_key = f"{name}:{run_id}:{partition}"
+                        if run_key in requested:
+                            continue
+                        requested = _remember(requested, [run_key])
+                        requests.append(watch.request(dg.RunRequest(
+                            run_key=run_key, partition_key=partition,
+                            tags={RUN_TAG: run_id, "refuel/dataset": ds})))
+                    continue
+                if run_id in seen:
                     continue
                 seen = _remember(seen, [run_id])
                 if handle.id in handled or run_id in handled:
                     continue
                 requests.append(watch.request(dg.RunRequest(run_key=f"{name}:{run_id}",
                                                             tags={RUN_TAG: run_id, "refuel/dataset": ds})))
-        cursor = json.dumps({"seen": seen, "next": (start + len(batch)) % max(len(names), 1)})
+        cursor = json.dumps({"seen": seen, "next": (start + len(batch)) % max(len(names), 1),
+                             **({"requested": requested} if partitioned else {})})
         return watch.sensor_result(cursor, requests, nothing="no newly completed Refuel task run")
 
     return _sensor
