@@ -10,6 +10,7 @@ from dagster_labeling.refuel.assets import (
     build_refuel_online_labels_asset,
 )
 from dagster_labeling.refuel.client import DEFAULT_BASE_URL, LabelingResult, RefuelClient
+from dagster_labeling.refuel.components import RefuelLabelingComponent
 from dagster_labeling.refuel.containers import Ensured, ensure_dataset, ensure_task
 from dagster_labeling.refuel.errors import (
     RefuelBadRequest,
@@ -59,4 +60,5 @@ __all__ = [
     "build_refuel_finetune_asset", "build_refuel_finetune_sensor", "build_refuel_labels_asset",
     "build_refuel_online_labels_asset", "build_refuel_task_run_sensor", "Ensured", "ensure_dataset", "ensure_task",
     "refuel_export_op", "refuel_fetch_labels_op", "refuel_run_task_op", "refuel_upload_dataset_op",
+    "RefuelLabelingComponent",
 ]
