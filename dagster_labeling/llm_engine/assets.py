@@ -121,7 +121,7 @@ def build_llm_engine_training_file_asset(
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"rows": dg.AssetIn(key=upstream_key)},
         partitions_def=partitions_like(partitions_def, upstream),
-        required_resource_keys={resource_key}, group_name=group_name, kinds={"scale", "pandas"},
+        required_resource_keys={resource_key}, group_name=group_name, kinds={"scale", "llm_engine", "pandas"},
         description=description or f"{upstream_key.to_user_string()} as a fine-tuning CSV file in LLM Engine.",
     )
     def _training_file_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
@@ -202,8 +202,8 @@ def build_llm_engine_fine_tune_asset(
 
     @dg.asset(
         key=asset_key, ins={"training_file": dg.AssetIn(key=file_key)}, required_resource_keys={resource_key},
-        partitions_def=partitions_like(partitions_def, training_file_asset), group_name=group_name, kinds={"scale"},
-        pool=pool,
+        partitions_def=partitions_like(partitions_def, training_file_asset), group_name=group_name,
+        kinds={"scale", "llm_engine"}, pool=pool,
         description=description or f"{base_model} fine-tuned on {file_key.to_user_string()} in LLM Engine.",
         check_specs=[dg.AssetCheckSpec(EVAL_LOSS_CHECK, asset=asset_key,
                                        description="Final eval loss below the threshold and the first epoch's.")],
@@ -357,7 +357,7 @@ def build_llm_engine_completions_asset(
 
     asset_kwargs: dict[str, Any] = dict(
         name=name, key_prefix=key_prefix, ins=ins, required_resource_keys={resource_key}, group_name=group_name,
-        kinds={"scale", "pandas"}, partitions_def=partitions_like(partitions_def, upstream),
+        kinds={"scale", "llm_engine", "pandas"}, partitions_def=partitions_like(partitions_def, upstream),
         description=description or f"Completions of the prompts of {upstream_key.to_user_string()}.")
     if model_asset is None:
         @dg.asset(**asset_kwargs)
@@ -410,7 +410,7 @@ def build_llm_engine_batch_output_asset(
     @dg.asset(
         name=name, key_prefix=key_prefix, ins={"handed_off": dg.AssetIn(key=source_key)},
         partitions_def=completions_asset.partitions_def, required_resource_keys={resource_key},
-        group_name=group_name, kinds={"scale", "pandas"},
+        group_name=group_name, kinds={"scale", "llm_engine", "pandas"},
         description=description or f"Completions of the batch job handed off by {source_key.to_user_string()}.",
     )
     def _batch_output_asset(context: dg.AssetExecutionContext, config: WaitConfig, handed_off: pd.DataFrame):

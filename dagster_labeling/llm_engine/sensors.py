@@ -43,6 +43,7 @@ def build_llm_engine_fine_tune_sensor(
     model_asset_key: dg.AssetKey | str | Sequence[str] | None = None,
     base_model: str | None = None,
     report_existing: bool = False,
+    launched_only: bool = False,
     resource_key: str = "llm_engine",
     max_fine_tunes_per_tick: int = 10,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -58,6 +59,8 @@ def build_llm_engine_fine_tune_sensor(
     its partition in the materialization and the run request. The cursor remembers fine-tunes already seen finished
     (bounded); on the first tick those already finished are only recorded unless ``report_existing``. A requested
     run that ends FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (see ``RunWatch``).
+    ``launched_only`` reports only the fine-tunes a run of ``fine_tune_asset`` launched (as recorded in its latest
+    materializations), not every fine-tune of the account: use it when ``target`` is the fine-tune asset itself.
 
     >>> build_llm_engine_fine_tune_sensor(name="tuned", model_asset_key="tuned_model").name
     'tuned'
@@ -66,6 +69,8 @@ def build_llm_engine_fine_tune_sensor(
         raise ValueError("max_fine_tunes_per_tick must be at least 1")
     if target is None and job is None and model_asset_key is None:
         raise ValueError("give target/job (to request runs) or model_asset_key (to record materializations)")
+    if launched_only and fine_tune_asset is None:
+        raise ValueError("launched_only needs fine_tune_asset (whose materializations record the launches)")
     model_key = dg.AssetKey.from_coercible(model_asset_key) if model_asset_key is not None else None
 
     @dg.sensor(name=name, target=target, job=job, minimum_interval_seconds=minimum_interval_seconds,
@@ -80,7 +85,8 @@ def build_llm_engine_fine_tune_sensor(
         launched = materialized_jobs(context.instance, fine_tune_asset, FINE_TUNE_ID_META, FINE_TUNE_STATE_META)
         with llm.get_client() as client:
             by_id = {ft.id: ft for ft in client.list_fine_tunes()
-                     if JobState.from_vendor(ft.status, FINE_TUNE_STATES).is_terminal}
+                     if JobState.from_vendor(ft.status, FINE_TUNE_STATES).is_terminal
+                     and (not launched_only or ft.id in launched)}
             for fine_tune_id in reported.new(by_id, report_existing=report_existing)[:max_fine_tunes_per_tick]:
                 ft = by_id[fine_tune_id]
                 reported.mark(ft.id)
