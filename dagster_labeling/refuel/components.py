@@ -42,7 +42,7 @@ class RefuelTaskFieldModel(dg.Model):
 
     name: str = Field(description="Field name; the labels get <name>_llm_label and <name>_confidence columns.")
     type: str = Field(description="classification, multilabel_classification, attribute_extraction, "
-                      "webpage_transform or web_search.")
+                      "answer_extraction, document_extraction, webpage_transform, webpage_scrape or web_search.")
     input_columns: list[str] = Field(default_factory=list, description="Dataset columns the LLM reads.")
     guidelines: str = Field(default="", description="Instructions for this field.")
     labels: list[str] | None = Field(default=None, description="The allowed labels (classification fields).")
@@ -161,9 +161,10 @@ class RefuelLabelingComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
     schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
-        # A Refuel dataset from a CSV, labeled by an LLM task with a confidence check, and the sensor that collects
-        # the labels when the task run completes. Set REFUEL_API_KEY and REFUEL_PROJECT (and, for the emulator
-        # `dagster-labeling emulate`, REFUEL_BASE_URL=http://127.0.0.1:8765/refuel), e.g. in .env.
+        # Reviews from a CSV uploaded as a Refuel dataset, labeled by an LLM task with confidence and agreement
+        # checks, and the sensor that collects the labels when the task run completes. Set REFUEL_API_KEY and
+        # REFUEL_PROJECT (for the emulator `dagster-labeling emulate`: REFUEL_BASE_URL=http://127.0.0.1:8765/refuel,
+        # key emulator-key), e.g. in .env.
         attributes:
           resource:
             api_key: "{{ env.REFUEL_API_KEY }}"
