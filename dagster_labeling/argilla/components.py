@@ -383,10 +383,11 @@ class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCo
     def _template_kwargs(self) -> dict[str, Any]:
         """The template-specific arguments, after checking no other template's option is set."""
         allowed = _TEMPLATE_OPTIONS[self.template]
-        for template, options in _TEMPLATE_OPTIONS.items():
+        for options in _TEMPLATE_OPTIONS.values():
             for option in options:
                 if option not in allowed and getattr(self, option) is not None:
-                    raise self._refuse(option, f"only template: {template} takes it (this component's template is "
+                    takers = " or ".join(t for t, opts in _TEMPLATE_OPTIONS.items() if option in opts)
+                    raise self._refuse(option, f"only template: {takers} takes it (this component's template is "
                                                f"{self.template})")
         if self.template == "text_generation":
             return {k: v for k in ("instruction", "generation") if (v := getattr(self, k)) is not None}
@@ -418,6 +419,8 @@ class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCo
         names = {"fields": settings.field_names(), "suggestions": [q.name for q in settings.questions],
                  "suggestion_scores": [q.name for q in settings.questions],
                  "metadata": [m.name for m in settings.metadata]}
+        if settings.allow_extra_metadata:
+            del names["metadata"]  # undeclared metadata is allowed
         for part, known in names.items():
             for target in getattr(mapping, part):
                 if target not in known:

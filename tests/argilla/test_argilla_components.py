@@ -253,6 +253,9 @@ def test_template_options_are_checked_naming_the_component_and_attribute(argilla
         assert "component 'review_queue' (ArgillaReviewComponent): settings: only template: generic takes it" in text
         text = load_error(sandbox, scaffolded(sandbox, "c", mapping={"fields": {"body": "text"}}))
         assert "mapping.fields: 'body' is not among the settings' fields ['text']" in text
+        text = load_error(sandbox, scaffolded(sandbox, "e", template="generic", instruction="prompt"))
+        assert "instruction: only template: text_generation or preference takes it (this component's template is " \
+               "generic)" in text
         text = load_error(sandbox, scaffolded(sandbox, "d", annotations=NULL))
         assert "progress_sensor: the sensor materializes the annotations asset; keep annotations set" in text
 
@@ -278,3 +281,36 @@ def test_schedule_sends_the_rows_of_the_day_that_ended(argilla_env: ArgillaEmula
             ds = argilla_env.state.dataset_by_name("low-confidence-reviews")
             assert sorted(argilla_env.state.external_ids(ds["json"]["id"])) == [
                 "2026-12-01/r1", "2026-12-01/r2", "2026-12-01/r3"]
+
+
+TEMPLATE_VARS = '''
+import dagster as dg
+from dagster_labeling.argilla import RecordInput
+
+
+def _records(df, partition_key, where):
+    return [RecordInput(fields={"text": f"[{row.source}] {row.text}"}, external_id=f"custom-{row.id}")
+            for row in df.itertuples()]
+
+
+@dg.template_var
+def custom_records():
+    return _records
+'''
+
+
+def test_generic_template_with_frame_to_records_from_a_template_var(argilla_env: ArgillaEmulatorHandle) -> None:
+    with create_defs_folder_sandbox() as sandbox:
+        path = scaffolded(sandbox, mapping=None, frame_to_records="{{ custom_records }}")
+        (path / "template_vars.py").write_text(TEMPLATE_VARS)
+        body = yaml.safe_load((path / "defs.yaml").read_text())
+        (path / "defs.yaml").write_text(yaml.safe_dump({"type": body["type"], "template_vars_module": ".template_vars",
+                                                        "attributes": body["attributes"]}, sort_keys=False))
+        with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
+            assert isinstance(component, ArgillaReviewComponent) and callable(component.frame_to_records)
+            assert materialize(defs, "review_queue_rows", "review_queue").success
+        state = argilla_env.state
+        ds = state.dataset_by_name("low-confidence-reviews")
+        assert sorted(state.external_ids(ds["json"]["id"])) == ["custom-r1", "custom-r2", "custom-r3"]
+        texts = sorted(r["fields"]["text"] for r in ds["records"].values())
+        assert texts[0] == "[store] Does what it says, nothing more."
