@@ -7,6 +7,7 @@ from dagster_labeling.testing.cli import emulate_command
 
 
 @click.group()
+@click.version_option(package_name="dagster-labeling", prog_name="dagster-labeling")
 def main() -> None:
     """dagster-labeling: run the local platform emulator or the callbacks receiver."""
 

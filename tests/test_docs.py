@@ -71,3 +71,21 @@ def test_component_yaml_loads(where: str, block: str, emulator_server: EmulatorS
         with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
             assert isinstance(component, component_cls)
             assert list(defs.assets or []), f"{where} builds no asset"
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[doc_id(p) for p in DOCS])
+def test_docs_import_only_public_modules(path: Path) -> None:
+    """What the docs teach is public: no snippet reaches into ``_core``, ``_dagster`` or another private module."""
+    private = [line.strip() for code in SNIPPET.findall(path.read_text()) for line in code.splitlines()
+               if re.search(r"\bdagster_labeling(\.\w+)*\._\w+", line) and "import" in line]
+    assert not private, f"{doc_id(path)} imports private modules: {private}"
+
+
+def test_public_names_the_docs_need_are_importable() -> None:
+    import dagster_labeling
+
+    for name in ("RetryConfig", "TimeoutConfig", "WaitConfig", "WaitOptions", "RetryPolicy", "Timeouts",
+                 "JobHandle", "NO_RETRY"):
+        assert getattr(dagster_labeling, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        dagster_labeling.Nope  # noqa: B018

@@ -15,6 +15,14 @@ from dagster_labeling.cli import main
 from dagster_labeling.testing import cli as emulate_cli
 
 
+def test_version() -> None:
+    import dagster_labeling
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"dagster-labeling, version {dagster_labeling.__version__}"
+
+
 def test_emulate_help_lists_options() -> None:
     result = CliRunner().invoke(main, ["emulate", "--help"])
     assert result.exit_code == 0
