@@ -12,6 +12,7 @@ from dagster_labeling.llm_engine.assets import (
     build_llm_engine_training_file_asset,
 )
 from dagster_labeling.llm_engine.client import CallTimeouts, LLMEngineClient
+from dagster_labeling.llm_engine.components import LLMEngineCompletionsComponent, LLMEngineFineTuneComponent
 from dagster_labeling.llm_engine.errors import (
     LLMEngineBadRequest,
     LLMEngineException,
@@ -60,5 +61,5 @@ __all__ = [
     "build_llm_engine_completions_asset",
     "build_llm_engine_fine_tune_asset", "build_llm_engine_fine_tune_sensor", "build_llm_engine_training_file_asset",
     "validate_model_name", "llm_engine_batch_completions_op", "llm_engine_completions_op", "llm_engine_fine_tune_op",
-    "llm_engine_upload_training_file_op",
+    "llm_engine_upload_training_file_op", "LLMEngineCompletionsComponent", "LLMEngineFineTuneComponent",
 ]
