@@ -8,7 +8,8 @@ of the shared ones into Dagster objects. Secrets are written ``"{{ env.SCALE_API
 
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +19,7 @@ import pydantic
 from dagster.components.resolved.errors import ResolutionException
 from pydantic import Field
 
+from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.config import PlatformResource
 
 _ENV_TEMPLATE = re.compile(r"""^\s*\{\{\s*env(?:\.(\w+)|\(\s*['"](\w+)['"]\s*\))\s*\}\}\s*$""")
@@ -93,13 +95,38 @@ def resource_resolver(resource_cls: type[PlatformResource]) -> dg.Resolver:
             else:
                 values[name] = context.at_path(name).resolve_value(raw)
         try:
-            return resource_cls(**values)
+            return one_per_configuration(resource_cls(**values))
         except pydantic.ValidationError as err:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
             raise ValueError(f"invalid {resource_cls.__name__}: {problems}") from None
 
     return dg.Resolver(resolve, model_field_type=resource_model(resource_cls), inject_before_resolve=False,
                        description=f"The {resource_cls.__name__} the component's assets and sensors use.")
+
+
+_RESOURCES: list[PlatformResource] = []
+
+
+def one_per_configuration(resource: PlatformResource) -> PlatformResource:
+    """The same object for every equal resource block: two components of one platform, each with its own
+    ``resource`` under the default key, give Dagster one resource (it refuses two different objects under one key
+    when it merges the components' definitions)."""
+    for known in _RESOURCES:
+        if type(known) is type(resource) and known == resource:
+            return known
+    _RESOURCES.append(resource)
+    return resource
+
+
+@contextmanager
+def attribute_errors(component: str, prefix: str = "") -> Iterator[None]:
+    """Turns a factory's refusal of an option (:class:`InvalidInput`) into an error naming the component and the
+    YAML attribute (``prefix`` for a nested block, e.g. ``"promote."``)."""
+    try:
+        yield
+    except InvalidInput as error:
+        attribute = f"{prefix}{error.field}" if error.field else prefix.rstrip(".") or "attributes"
+        raise dg.DagsterInvalidDefinitionError(f"component {component!r}: {attribute}: {error}") from None
 
 
 class PartitionsModel(dg.Model):
@@ -230,8 +257,7 @@ def build_schedule(model: ScheduleModel, *, component_name: str, assets: Sequenc
     """The job over ``assets`` and its schedule, as :class:`ScheduleModel` describes."""
     name = model.name or f"{component_name}_schedule"
     status = dg.DefaultScheduleStatus.RUNNING if model.default_status == "running" else dg.DefaultScheduleStatus.STOPPED
-    job = dg.define_asset_job(f"{component_name}_job", selection=dg.AssetSelection.assets(*assets),
-                              partitions_def=partitions_def)
+    job = dg.define_asset_job(f"{component_name}_job", selection=dg.AssetSelection.assets(*assets))
     if partitions_def is not None:
         if model.cron_schedule:
             raise dg.DagsterInvalidDefinitionError(

@@ -8,14 +8,11 @@ a working ``defs.yaml``. Every option of :func:`build_adaptive_interactions_asse
 :func:`build_adaptive_promote_winner_asset` and :func:`build_adaptive_ab_test_sensor` is an attribute.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
 from pydantic import ConfigDict, Field
 
-from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.components import (
     PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
@@ -23,6 +20,7 @@ from dagster_labeling._dagster.components import (
     ScaffoldedComponent,
     ScheduleModel,
     SensorModel,
+    attribute_errors,
     build_schedule,
     resource_resolver,
     rows_upstream,
@@ -36,29 +34,6 @@ from dagster_labeling.adaptive.assets import (
 )
 from dagster_labeling.adaptive.resource import AdaptiveResource
 from dagster_labeling.adaptive.sensors import build_adaptive_ab_test_sensor
-
-_RESOURCES: list[AdaptiveResource] = []
-
-
-def _one_per_configuration(resource: AdaptiveResource) -> AdaptiveResource:
-    """The same object for every equal resource block: an interactions component and an A/B test component of one
-    project, each with its own ``resource`` under the key ``adaptive``, give Dagster one resource (Dagster refuses
-    two different objects under one key when it merges the components' definitions)."""
-    for known in _RESOURCES:
-        if known == resource:
-            return known
-    _RESOURCES.append(resource)
-    return resource
-
-
-@contextmanager
-def _attribute_errors(component: str, prefix: str = "") -> Iterator[None]:
-    """Turns a factory's refusal of an option into an error naming the component and the attribute."""
-    try:
-        yield
-    except InvalidInput as error:
-        attribute = f"{prefix}{error.field}" if error.field else prefix.rstrip(".") or "attributes"
-        raise dg.DagsterInvalidDefinitionError(f"component {component!r}: {attribute}: {error}") from None
 
 
 class AdaptiveDatasetModel(dg.Model):
@@ -157,7 +132,7 @@ class AdaptiveInteractionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
         upstream, extra = rows_upstream(self.rows, name=self.name, folder=context.path,
                                         partitions_def=self.partitions, group_name=self.group_name,
                                         key_prefix=self.key_prefix)
-        with _attribute_errors(self.name):
+        with attribute_errors(self.name):
             interactions = build_adaptive_interactions_asset(
                 name=self.name, upstream=upstream, project=self.project, key_column=self.key_column,
                 prompt_column=self.prompt_column, completion_column=self.completion_column, model=self.completion_model,
@@ -170,7 +145,7 @@ class AdaptiveInteractionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
         assets = [*extra, interactions]
         if self.dataset is not None:
             dataset = self.dataset
-            with _attribute_errors(self.name, "dataset."):
+            with attribute_errors(self.name, "dataset."):
                 assets.append(build_adaptive_dataset_asset(
                     name=dataset.name or f"{self.name}_dataset", upstream=upstream, project=self.project,
                     prompt_column=dataset.prompt_column or self.prompt_column,
@@ -187,7 +162,7 @@ class AdaptiveInteractionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
             jobs.append(job)
             schedules.append(schedule)
         return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules,
-                              resources={self.resource_key: _one_per_configuration(self.resource)})
+                              resources={self.resource_key: self.resource})
 
 
 class AdaptivePromoteModel(dg.Model):
@@ -286,7 +261,7 @@ class AdaptiveABTestComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
         """
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        with _attribute_errors(self.name):
+        with attribute_errors(self.name):
             ab_test = build_adaptive_ab_test_asset(
                 name=self.name, project=self.project, feedback_key=self.feedback_key, models=self.models,
                 ab_test_key_prefix=self.ab_test_key_prefix, traffic_split=self.traffic_split,
@@ -301,7 +276,7 @@ class AdaptiveABTestComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
         assets = [ab_test]
         promote = None
         if self.promote is not None:
-            with _attribute_errors(self.name, "promote."):
+            with attribute_errors(self.name, "promote."):
                 promote = build_adaptive_promote_winner_asset(
                     name=self.promote.name or f"{self.name}_default_model", ab_test_asset=ab_test,
                     project=self.project, max_p_value=self.promote.max_p_value, resource_key=self.resource_key,
@@ -332,4 +307,4 @@ class AdaptiveABTestComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
             jobs.append(job)
             schedules.append(schedule)
         return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, schedules=schedules,
-                              resources={self.resource_key: _one_per_configuration(self.resource)})
+                              resources={self.resource_key: self.resource})

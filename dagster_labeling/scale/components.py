@@ -92,7 +92,7 @@ class ScaleBatchComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCompo
 
     scaffold_yaml: ClassVar[str] = """
         # A Scale batch from a CSV, its responses and a completion sensor. Set SCALE_API_KEY (and, for the
-        # emulator `dagster-labeling emulate`, SCALE_BASE_URL=http://127.0.0.1:8600/scale/v1), e.g. in .env.
+        # emulator `dagster-labeling emulate`, SCALE_BASE_URL=http://127.0.0.1:8765/scale/v1), e.g. in .env.
         attributes:
           resource:
             api_key: "{{ env.SCALE_API_KEY }}"

@@ -78,7 +78,7 @@ def tick(sensor: dg.SensorDefinition, defs: dg.Definitions, instance: dg.Dagster
 
 
 def only_schedule(defs: dg.Definitions) -> dg.ScheduleDefinition:
-    [schedule] = list(defs.schedules or [])
+    [schedule] = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
     assert isinstance(schedule, dg.ScheduleDefinition)
     return schedule
 

@@ -130,7 +130,7 @@ def test_schedule_tick_requests_the_day_that_ended(scale_env: ScaleEmulatorHandl
                           rows={"file": "reviews.csv"},
                           schedule={"hour_of_day": 2, "minute_of_hour": 30, "default_status": "running"})
         with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            [schedule] = list(defs.schedules or [])
+            [schedule] = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
             assert schedule.name == "reviews_batch_schedule" and schedule.cron_schedule == "30 2 * * *"
             assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
             when = dt.datetime(2026, 12, 2, 2, 30, tzinfo=dt.timezone.utc)
