@@ -13,6 +13,7 @@ True
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+__version__: str
 try:
     __version__ = version("dagster-labeling")
 except PackageNotFoundError:  # running from a source tree that was not installed
