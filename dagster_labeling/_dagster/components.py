@@ -112,7 +112,9 @@ def one_per_configuration(resource: PlatformResource) -> PlatformResource:
     ``resource`` under the default key, give Dagster one resource (it refuses two different objects under one key
     when it merges the components' definitions)."""
     for known in _RESOURCES:
-        if type(known) is type(resource) and known == resource:
+        if type(known) is type(resource) and known == resource and all(
+            type(getattr(known, f)) is type(getattr(resource, f)) for f in type(resource).model_fields
+        ):  # an EnvVar is a str and equals a literal of its name: they are different configurations
             return known
     _RESOURCES.append(resource)
     return resource

@@ -7,13 +7,9 @@ from dagster_labeling.adaptive.client import AdaptiveClient
 
 
 class AdaptiveResource(PlatformResource):
-    """Adaptive ML credentials and client settings.
-
-    >>> import dagster as dg
-    >>> adaptive = AdaptiveResource(api_key=dg.EnvVar("ADAPTIVE_API_KEY"), base_url="https://adaptive.example.com")
-    >>> "api_key" in repr(adaptive)
-    False
-    """
+    """Adaptive ML credentials and client settings: the API key (read from an environment variable), your
+    deployment's URL, timeouts, retries and how many requests run at once. Adaptive's assets, ops and sensors
+    use it."""
 
     api_key: str = Field(
         repr=False, description="Adaptive API key. Set it with dg.EnvVar('ADAPTIVE_API_KEY'); it is never logged.")

@@ -7,13 +7,9 @@ from dagster_labeling.argilla.client import DEFAULT_API_URL, ArgillaClient
 
 
 class ArgillaResource(PlatformResource):
-    """Argilla credentials and client settings.
-
-    >>> import dagster as dg
-    >>> argilla = ArgillaResource(api_key=dg.EnvVar("ARGILLA_API_KEY"), workspace="review")
-    >>> "api_key" in repr(argilla)
-    False
-    """
+    """Argilla credentials and client settings: the API key (read from an environment variable), the server URL,
+    the workspace datasets go to, timeouts, retries and how many requests run at once. Argilla's assets, ops and
+    sensors use it."""
 
     api_key: str = Field(
         repr=False,

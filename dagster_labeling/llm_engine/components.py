@@ -44,21 +44,6 @@ from dagster_labeling.llm_engine.sensors import (
 
 T = TypeVar("T")
 
-_RESOURCES: list[LLMEngineResource] = []
-
-
-def _shared(resource: LLMEngineResource) -> LLMEngineResource:
-    """One resource object per configuration: Dagster merges the definitions of components only when those that
-    share a resource key hold the very same object (the fine-tune and completions components side by side); two
-    that configure one key differently still fail to merge, as they should."""
-    for known in _RESOURCES:
-        if known == resource and all(type(getattr(known, f)) is type(getattr(resource, f))
-                                     for f in type(resource).model_fields):  # an EnvVar never equals a literal
-            return known
-    _RESOURCES.append(resource)
-    return resource
-
-
 def _defined(component: str, attribute_of: Callable[[str | None], str], build: Callable[[], T]) -> T:
     """``build()``, with a factory's refusal of a bad option re-raised naming the component and the attribute."""
     try:
@@ -214,7 +199,7 @@ class LLMEngineFineTuneComponent(dg.Component, dg.Resolvable, dg.Model, Scaffold
             jobs.append(job)
             schedules.append(schedule)
         return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, schedules=schedules,
-                              resources={self.resource_key: _shared(self.resource)})
+                              resources={self.resource_key: self.resource})
 
 
 # -- completions -----------------------------------------------------------------------------------------------
@@ -406,4 +391,4 @@ class LLMEngineCompletionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
             jobs.append(job)
             schedules.append(schedule)
         return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, schedules=schedules,
-                              resources={self.resource_key: _shared(self.resource)})
+                              resources={self.resource_key: self.resource})

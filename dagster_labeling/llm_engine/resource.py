@@ -7,13 +7,9 @@ from dagster_labeling.llm_engine.client import DEFAULT_BASE_URL, CallTimeouts, L
 
 
 class LLMEngineResource(PlatformResource):
-    """LLM Engine credentials and client settings.
-
-    >>> import dagster as dg
-    >>> llm = LLMEngineResource(api_key=dg.EnvVar("SCALE_API_KEY"))
-    >>> "api_key" in repr(llm)
-    False
-    """
+    """Scale LLM Engine credentials and client settings: the Scale API key (read from an environment variable),
+    the API URL, per-call timeouts, retries and how many requests run at once. LLM Engine's assets, ops and
+    sensors use it."""
 
     api_key: str = Field(
         repr=False,

@@ -7,14 +7,10 @@ from dagster_labeling.refuel.client import DEFAULT_APP_URL, DEFAULT_BASE_URL, Re
 
 
 class RefuelResource(PlatformResource):
-    """Refuel credentials, project and client settings (the SDK's timeout/max_retries/max_workers are
-    ``timeouts``, ``retry.max_attempts`` and ``max_concurrency``).
-
-    >>> import dagster as dg
-    >>> refuel = RefuelResource(api_key=dg.EnvVar("REFUEL_API_KEY"), project="demo")
-    >>> "api_key" in repr(refuel)
-    False
-    """
+    """Refuel credentials and client settings: the API key (read from an environment variable), the project every
+    call works in, the API and app URLs, timeouts, retries, label concurrency and rate. Refuel's assets, ops and
+    sensors use it. The SDK's timeout, max_retries and max_workers are timeouts, retry.max_attempts and
+    max_concurrency here."""
 
     api_key: str = Field(
         repr=False, description="Refuel API key. Set it with dg.EnvVar('REFUEL_API_KEY'); it is never logged."

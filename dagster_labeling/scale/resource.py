@@ -7,13 +7,8 @@ from dagster_labeling.scale.client import DEFAULT_BASE_URL, DEFAULT_DASHBOARD_UR
 
 
 class ScaleResource(PlatformResource):
-    """Scale AI credentials and client settings.
-
-    >>> import dagster as dg
-    >>> scale = ScaleResource(api_key=dg.EnvVar("SCALE_API_KEY"))
-    >>> "SCALE_API_KEY" in repr(scale) or "api_key" not in repr(scale)
-    True
-    """
+    """Scale AI credentials and client settings: the API key (read from an environment variable), the API and
+    dashboard URLs, timeouts, retries and how many requests run at once. Scale's assets, ops and sensors use it."""
 
     api_key: str = Field(
         repr=False,

@@ -233,7 +233,7 @@ def test_fine_tune_schedule_tick_requests_the_day_that_ended(llm_env: LLMEngineE
                           partitions={"type": "daily", "start_date": "2026-11-01"},
                           schedule={"hour_of_day": 3, "minute_of_hour": 15})
         with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            [schedule] = list(defs.schedules or [])
+            [schedule] = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
             assert isinstance(schedule, dg.ScheduleDefinition)
             assert schedule.name == "sentiment_model_schedule" and schedule.cron_schedule == "15 3 * * *"
             when = dt.datetime(2026, 12, 2, 3, 15, tzinfo=dt.timezone.utc)
@@ -346,7 +346,7 @@ def test_completions_schedule_starts_the_completions_and_leaves_the_batch_output
         path = scaffolded(sandbox, LLMEngineCompletionsComponent, "answers", schedule={"cron_schedule": "0 6 * * *"},
                           concurrency=2, key_prefix=["llm"], group_name="answers_group")
         with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            [schedule] = list(defs.schedules or [])
+            [schedule] = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
             assert isinstance(schedule, dg.ScheduleDefinition)
             assert schedule.cron_schedule == "0 6 * * *"
             job = defs.resolve_job_def(schedule.job_name)
