@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
+import pandas as pd
 import pydantic
 from dagster.components.resolved.errors import ResolutionException
 from pydantic import ConfigDict, Field
@@ -278,6 +279,9 @@ class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCo
     resource_key: str = Field(default="argilla", description="Resource key the assets and sensors use.")
     name: str = Field(description="Name of the dataset asset (the one sending the rows).")
     rows: RowsModel = Field(description="The rows to review: an upstream asset or a file.")
+    where: str | None = Field(
+        default=None, description="Send only the rows matching this pandas query, e.g. "
+        "'sentiment_confidence < 0.6' (the doubtful labels); they are the asset <name>_selected.")
     dataset_name: str = Field(description="Argilla dataset; created with the template's settings when missing.")
     template: Literal["text_generation", "preference", "generic"] = Field(
         description="text_generation: instruction + generation fields and a good/bad question; preference: N "
@@ -450,11 +454,36 @@ class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCo
 
         return to_request
 
+    def _selected(self, upstream: dg.AssetKey) -> dg.AssetsDefinition:
+        """The asset ``<name>_selected``: the rows of ``upstream`` matching ``where``."""
+        query, name = str(self.where), self.name
+        if not query.strip():
+            raise self._refuse("where", "is empty; give a pandas query, e.g. where: sentiment_confidence < 0.6")
+
+        @dg.asset(name=f"{name}_selected", key_prefix=self.key_prefix, ins={"rows": dg.AssetIn(key=upstream)},
+                  partitions_def=self.partitions, group_name=self.group_name, kinds={"pandas"},
+                  description=f"The rows of {upstream.to_user_string()} where {query}: those sent for review.")
+        def selected(context: dg.AssetExecutionContext, rows: pd.DataFrame) -> pd.DataFrame:
+            try:
+                frame = rows.query(query).reset_index(drop=True)
+            except Exception as err:  # pandas: an unknown column, a syntax error, a type mismatch
+                raise InvalidInput(f"component {name!r}: where {query!r} cannot filter the rows of "
+                                   f"{upstream.to_user_string()} (columns {list(rows.columns)}): {err}",
+                                   field="where") from None
+            context.add_output_metadata({"dagster/row_count": len(frame), "rows_in": len(rows),
+                                         "where": query})
+            return frame
+
+        return selected
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         kwargs = self._template_kwargs()
         upstream, extra = rows_upstream(self.rows, name=self.name, folder=context.path,
                                         partitions_def=self.partitions, group_name=self.group_name,
                                         key_prefix=self.key_prefix)
+        if self.where is not None:
+            selected = self._selected(upstream)
+            upstream, extra = selected.key, [*extra, selected]
         common: dict[str, Any] = dict(
             name=self.name, upstream=upstream, dataset_name=self.dataset_name, workspace=self.workspace,
             create_workspace=self.create_workspace, allow_empty=self.allow_empty, partitions_def=self.partitions,

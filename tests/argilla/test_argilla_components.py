@@ -314,3 +314,28 @@ def test_generic_template_with_frame_to_records_from_a_template_var(argilla_env:
         assert sorted(state.external_ids(ds["json"]["id"])) == ["custom-r1", "custom-r2", "custom-r3"]
         texts = sorted(r["fields"]["text"] for r in ds["records"].values())
         assert texts[0] == "[store] Does what it says, nothing more."
+
+
+def test_where_sends_only_the_matching_rows(argilla_env: ArgillaEmulatorHandle) -> None:
+    """``where`` (a pandas query) puts an asset <name>_selected between the rows and the dataset: only the rows
+    matching it become records; a query naming a missing column fails the run naming the attribute."""
+    state = argilla_env.state
+    with create_defs_folder_sandbox() as sandbox:
+        path = scaffolded(sandbox, where="source == 'web' and model_label == 'negative'")
+        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
+            graph = defs.resolve_asset_graph()
+            selected = dg.AssetKey("review_queue_selected")
+            assert graph.get(dg.AssetKey("review_queue")).parent_keys == {selected}
+            assert graph.get(selected).parent_keys == {dg.AssetKey("review_queue_rows")}
+            result = materialize(defs, "review_queue_rows", "review_queue_selected", "review_queue")
+            assert result.success
+            assert list(result.output_for_node("review_queue_selected")["id"]) == ["r2"]
+        ds = state.dataset_by_name("low-confidence-reviews")
+        assert state.external_ids(ds["json"]["id"]) == ["r2"]
+
+        bad = scaffolded(sandbox, name="bad", where="confidence_score < 0.5", dataset_name="other")
+        with sandbox.load_component_and_build_defs(defs_path=bad) as (_, defs):
+            with pytest.raises(Exception, match="where 'confidence_score < 0.5' cannot filter") as raised:
+                materialize(defs, "review_queue_rows", "review_queue_selected")
+            assert "'source'" in str(raised.value)  # the columns there are
+        assert state.dataset_by_name("other") is None
