@@ -31,6 +31,7 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient, basic_auth_header
+from dagster_labeling._core.links import link_root
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.scale.errors import ScaleDuplicateResource, scale_error_class
 from dagster_labeling.scale.jobs import ScaleBatchJob
@@ -56,6 +57,8 @@ from dagster_labeling.scale.models import (
 
 DEFAULT_BASE_URL = "https://api.scale.com/v1"
 DEFAULT_DASHBOARD_URL = "https://dashboard.scale.com"
+#: Where the emulator serves its stand-in dashboard, beside ``/v1`` (``http://127.0.0.1:8765/scale/dashboard``).
+EMULATOR_DASHBOARD_PATH = "dashboard"
 TASK_TYPES = frozenset(t.value for t in TaskType)
 
 
@@ -75,15 +78,33 @@ def task_type_value(task_type: TaskType | str) -> str:
     return str(value)
 
 
+def dashboard_root(base_url: str, dashboard_url: str | None = None) -> str:
+    """The dashboard the client links to: ``dashboard_url`` if set; else derived from ``base_url``.
+
+    The real dashboard for the real API and for any proxy; for the emulator (a loopback host) the emulator's
+    pages on the same server.
+
+    >>> dashboard_root("http://127.0.0.1:8765/scale/v1"), dashboard_root(DEFAULT_BASE_URL)
+    ('http://127.0.0.1:8765/scale/dashboard', 'https://dashboard.scale.com')
+    """
+    return link_root(base_url, dashboard_url, real_root=DEFAULT_DASHBOARD_URL, local_path=EMULATOR_DASHBOARD_PATH,
+                     api_suffix="v1")
+
+
 class ScaleClient(PlatformClient):
-    """Typed client for the Scale AI v1 API. Use as a context manager, or call :meth:`close`."""
+    """Typed client for the Scale AI v1 API. Use as a context manager, or call :meth:`close`.
+
+    ``dashboard_url`` is the root of the links it makes (:meth:`batch_url`, :meth:`task_url`); by default it
+    follows ``base_url`` (see :func:`dashboard_root`). Set it when the API sits behind a proxy and the
+    dashboard is elsewhere than https://dashboard.scale.com.
+    """
 
     def __init__(
         self,
         api_key: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        dashboard_url: str = DEFAULT_DASHBOARD_URL,
+        dashboard_url: str | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 32,
@@ -95,7 +116,6 @@ class ScaleClient(PlatformClient):
                 "ScaleResource(api_key=dg.EnvVar('SCALE_API_KEY')).",
                 field="api_key",
             )
-        self.dashboard_url = dashboard_url.rstrip("/")
         self.max_concurrency = max_concurrency
         self._http = HttpTransport(
             platform="Scale",
@@ -110,6 +130,8 @@ class ScaleClient(PlatformClient):
             success_statuses=frozenset({200}),
             transport=transport,
         )
+        #: Root of the dashboard links (resolved: never None).
+        self.dashboard_url = dashboard_root(base_url, dashboard_url)
         self._api_key = api_key
 
     def __repr__(self) -> str:
@@ -150,6 +172,7 @@ class ScaleClient(PlatformClient):
         return f"{self.dashboard_url}/batches/{quote_path_segment(batch_name)}"
 
     def task_url(self, task_id: str) -> str:
+        """The task's page in the Scale dashboard."""
         return f"{self.dashboard_url}/tasks/{quote_path_segment(task_id)}"
 
     # -- tasks ------------------------------------------------------------------------------------

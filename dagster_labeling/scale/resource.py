@@ -18,8 +18,11 @@ class ScaleResource(PlatformResource):
         default=DEFAULT_BASE_URL,
         description="Base URL of the v1 API. Point it at the emulator (…/scale/v1) for local runs and tests.",
     )
-    dashboard_url: str = Field(
-        default=DEFAULT_DASHBOARD_URL, description="Scale dashboard root, used for links in metadata."
+    dashboard_url: str | None = Field(
+        default=None,
+        description="Root of the dashboard links in metadata. Unset: follows base_url (the real API or a proxy: "
+                    f"{DEFAULT_DASHBOARD_URL}; the emulator on a loopback host: its pages, e.g. …/scale/dashboard). "
+                    "Set it when your dashboard is elsewhere.",
     )
 
     def get_client(self) -> ScaleClient:

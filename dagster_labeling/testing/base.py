@@ -17,6 +17,7 @@ from dagster_labeling._core.redaction import is_credential_header, redact_query
 from dagster_labeling.testing.clock import Clock
 from dagster_labeling.testing.delivery import CallbackDispatcher
 from dagster_labeling.testing.faults import Message, Receive, Scope, Send
+from dagster_labeling.testing.pages import not_found
 
 DEFAULT_API_KEY = "emulator-key"
 #: Default request body limit: larger bodies get a 413 before they are read (as an API gateway answers).
@@ -125,6 +126,8 @@ class Request:
         self.headers = headers
         self.body = body
         self.path_params: dict[str, str] = {}
+        #: Where the platform is mounted (``/scale``): pages build their links from it.
+        self.root_path = ""
 
     def q(self, name: str, default: str | None = None) -> str | None:
         """Last value of a query parameter."""
@@ -205,6 +208,13 @@ class Router:
 
         return deco
 
+    def find(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]] | None:
+        """Like :meth:`match`, None instead of a 404 or 405."""
+        try:
+            return self.match(method, raw_path)
+        except HTTPError:
+            return None
+
     def match(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]]:
         parts = [unquote(p) for p in raw_path.strip("/").split("/")]
         path_matched = False
@@ -262,7 +272,8 @@ def parse_auth_key(authorization: str | None) -> str | None:
 class PlatformEmulator:
     """Base class of one platform's emulator, mounted by :class:`EmulatorServer` under ``/{name}``.
 
-    Subclasses set ``name``, register handlers on ``self.router`` in ``__init__``, and override
+    Subclasses set ``name``, register handlers on ``self.router`` in ``__init__`` (and HTML pages standing in
+    for the vendor's web UI on ``self.pages``: GET, no API key, see :mod:`.pages`), and override
     :meth:`reset`, :meth:`tick` and :meth:`error_body`. Handlers are plain functions (or coroutines)
     taking a :class:`Request` and returning JSON-able data (answered with 200) or a
     :class:`RawResponse`, or raising :class:`HTTPError`. Handlers of one platform run under
@@ -278,6 +289,7 @@ class PlatformEmulator:
         self.api_key = api_key
         self.clock = clock or Clock()
         self.router = Router()
+        self.pages = Router()
         self.request_log = RequestLog()
         self.lock = threading.RLock()
         self.callbacks = CallbackDispatcher(self.clock)
@@ -329,10 +341,23 @@ class PlatformEmulator:
         self.log_request(method, raw_path, query_string, scope.get("headers", []), body)
         full_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request = Request(method, raw_path, parse_qsl(query_string, keep_blank_values=True), full_headers, body)
+        request.root_path = root
+        page = self.pages.find(method, raw_path) if method == "GET" else None
+        if page is not None:
+            status, payload, extra = self._serve_page(request, *page)
+        else:
+            status, payload, extra = await self._serve_api(request)
+        headers_out = [(k.encode(), v.encode()) for k, v in extra.items()]
+        headers_out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _serve_api(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        """Answer an API request: authenticate, route, run the handler (status, body, headers)."""
         status, payload, extra = 200, b"", {"content-type": "application/json"}
         try:
             self.authenticate(request)
-            handler, params = self.router.match(method, raw_path)
+            handler, params = self.router.match(request.method, request.path)
             request.path_params = params
             if inspect.iscoroutinefunction(handler):
                 result = await handler(request)
@@ -347,10 +372,19 @@ class PlatformEmulator:
         except HTTPError as err:
             status, payload = err.status, self.error_body(err.status, err.message)
             extra = {**extra, **err.headers}
-        headers_out = [(k.encode(), v.encode()) for k, v in extra.items()]
-        headers_out.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers_out})
-        await send({"type": "http.response.body", "body": payload})
+        return status, payload, extra
+
+    def _serve_page(self, request: Request, handler: Handler, params: dict[str, str]) -> tuple[int, bytes,
+                                                                                                dict[str, str]]:
+        """Answer a page request (no API key): the handler's :class:`~.pages.Page`, or the 404 page."""
+        request.path_params = params
+        try:
+            with self.lock:
+                page = handler(request)
+        except HTTPError as err:
+            page = not_found(err.message)
+            page.status = err.status
+        return page.status, page.render(self.name, [self.api_key]), {"content-type": "text/html; charset=utf-8"}
 
 
 class BodyLimit:

@@ -14,6 +14,8 @@ Behaviour worth knowing:
   ``offset``, as the real ``GET /v1/batches`` does.
 * Only a pending task no labeler has started can be canceled (``start_work`` marks tasks as started); uniqueness
   of ``unique_id``, batch and project names holds under concurrent creates (each request is handled atomically).
+* ``GET /scale/dashboard`` (batches), ``…/dashboard/batches/{name}`` and ``…/dashboard/tasks/{id}`` are HTML
+  pages standing in for the Scale dashboard (no API key): where ``ScaleClient.batch_url`` links on the emulator.
 * Task callbacks are POSTed as ``{"task", "response", "task_id"}`` with the ``scale-callback-auth``
   header, retried up to 20 times; the batch callback body ``{"batch", "status": "completed"}`` is this
   emulator's invention, as the real shape is undocumented.
@@ -41,6 +43,7 @@ from dagster_labeling.testing.base import (
     register_platform,
 )
 from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.pages import Page, fields_table, rows_table, seg
 
 TASK_TYPES = frozenset(
     "annotation categorization comparison cuboidannotation datacollection documentmodel "
@@ -243,6 +246,7 @@ class ScaleEmulator(PlatformEmulator):
         self.callbacks.max_attempts = callback_max_attempts
         self.callbacks.backoff_seconds = callback_backoff_seconds
         self._routes()
+        self._page_routes()
         self._seq = itertools.count(1)  # not reset: ids stay unique across resets
         self._clear_state()
 
@@ -493,6 +497,43 @@ class ScaleEmulator(PlatformEmulator):
         r("POST", "/v1/studio/batches/reset_priorities", self.reset_priorities)
         r("GET", "/v2/task", self.v2_get_task)
         r("GET", "/v2/tasks", self.v2_get_tasks)
+
+    # -- dashboard pages (HTML, no API key) -------------------------------------------------------------
+    PAGE_TASK_LIMIT = 500
+
+    def _page_routes(self) -> None:
+        self.pages.add("GET", "/dashboard", self.page_index)
+        self.pages.add("GET", "/dashboard/batches/{name}", self.page_batch)
+        self.pages.add("GET", "/dashboard/tasks/{task_id}", self.page_task)
+
+    def page_index(self, req: Request) -> Page:
+        root = f"{req.root_path}/dashboard"
+        batches = [self._public_batch(n) for n in reversed(self._batch_order)]
+        return Page("Batches", [("", rows_table(batches, ["name", "project", "status", "created_at"],
+                                                 {"name": lambda b: f"{root}/batches/{seg(b['name'])}"}))])
+
+    def page_batch(self, req: Request) -> Page:
+        name = req.path_params["name"]
+        batch = self._batch(name)
+        root = f"{req.root_path}/dashboard"
+        counts = self._batch_counts.get(name, {})
+        ids = self._by_batch.get(name, [])
+        tasks = [self.tasks[t] for t in ids[: self.PAGE_TASK_LIMIT]]
+        more = f"<p>First {self.PAGE_TASK_LIMIT} of {len(ids)} tasks.</p>" if len(ids) > self.PAGE_TASK_LIMIT else ""
+        return Page(f"Batch {name}", [
+            ("", fields_table(batch)),
+            ("Task counts", fields_table({k: counts.get(k, 0) for k in ("pending", "completed", "error", "canceled")})),
+            (f"Tasks ({len(ids)})", more + rows_table(tasks, ["task_id", "unique_id", "type", "status", "created_at"],
+                                                      {"task_id": lambda t: f"{root}/tasks/{seg(t['task_id'])}"})),
+        ], [(root, "Batches")])
+
+    def page_task(self, req: Request) -> Page:
+        task = self._task(req.path_params["task_id"])
+        root = f"{req.root_path}/dashboard"
+        crumbs = [(root, "Batches")]
+        if task.get("batch"):
+            crumbs.append((f"{root}/batches/{seg(task['batch'])}", f"Batch {task['batch']}"))
+        return Page(f"Task {task['task_id']}", [("", fields_table(task))], crumbs)
 
     # -- tasks -----------------------------------------------------------------------------------------
     def create_task(self, req: Request) -> dict[str, Any]:

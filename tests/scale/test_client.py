@@ -320,7 +320,7 @@ def test_batch_job_wait(client: ScaleClient, emu: ScaleEmulatorHandle, project: 
     for i in range(4):
         client.create_task("categorization", batch="jobbed", unique_id=f"j-{i}", **CAT)
     job = client.batch_job("jobbed")
-    assert job.url == "https://dashboard.scale.com/batches/jobbed"
+    assert job.url == f"{emu.server.url}/scale/dashboard/batches/jobbed"  # the emulator's page
     assert job.refresh().state is JobState.PENDING  # staging
     client.finalize_batch("jobbed")
     status = job.wait(WaitOptions(timeout_seconds=15, poll_interval_seconds=0.05, max_poll_interval_seconds=0.1))
@@ -461,7 +461,7 @@ def test_studio(client: ScaleClient, emu: ScaleEmulatorHandle, project: str) -> 
 
 
 def test_task_url_and_repr(client: ScaleClient, emu: ScaleEmulatorHandle) -> None:
-    assert client.task_url("abc") == "https://dashboard.scale.com/tasks/abc"
-    assert client.batch_url("a/b c") == "https://dashboard.scale.com/batches/a%2Fb%20c"
+    assert client.task_url("abc") == f"{emu.server.url}/scale/dashboard/tasks/abc"  # on the emulator: its pages
+    assert client.batch_url("a/b c") == f"{emu.server.url}/scale/dashboard/batches/a%2Fb%20c"
     assert client.base_url == emu.base_url
     assert emu.api_key not in repr(client)
