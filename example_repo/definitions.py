@@ -323,7 +323,6 @@ daily_labeling_job = dg.define_asset_job(
     "daily_labeling_job",
     selection=dg.AssetSelection.assets(raw_reviews, review_sentiment_batch, reviews_refuel_dataset, review_llm_labels,
                                        low_confidence_reviews, review_queue),
-    partitions_def=daily,
     description="Send one day's reviews to Scale and Refuel and queue the doubtful LLM labels on Argilla.",
 )
 daily_labeling_schedule = dg.build_schedule_from_partitioned_job(

@@ -48,6 +48,7 @@ KEY_MAX_LENGTH = 128
 Inferred, not documented by Adaptive: its keys are slugs; outside these, a name gets a readable prefix and a
 digest (see :func:`~dagster_labeling._dagster.naming.remote_name`)."""
 AB_TEST_KEY_BASE_META = "adaptive/ab_test_key_base"
+DEFAULT_MAX_P_VALUE = 0.05  # a result counts as significant at p <= this
 AB_TEST_KEY_META = "adaptive/ab_test"
 AB_TEST_STATUS_META = "adaptive/status"
 WINNER_META = "adaptive/winner"
@@ -235,7 +236,7 @@ def build_adaptive_promote_winner_asset(
     name: str,
     ab_test_asset: dg.AssetsDefinition,
     project: str,
-    max_p_value: float = 0.05,
+    max_p_value: float = DEFAULT_MAX_P_VALUE,
     resource_key: str = "adaptive",
     key_prefix: Sequence[str] | None = None,
     group_name: str | None = None,

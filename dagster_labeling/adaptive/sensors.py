@@ -17,6 +17,7 @@ from dagster_labeling.adaptive.assets import (
     AB_TEST_KEY_BASE_META,
     AB_TEST_KEY_META,
     AB_TEST_STATUS_META,
+    DEFAULT_MAX_P_VALUE,
     JOB_ID_META,
     KEY_CHARACTERS,
     KEY_MAX_LENGTH,
@@ -24,6 +25,7 @@ from dagster_labeling.adaptive.assets import (
     ab_test_metadata,
     job_metadata,
 )
+from dagster_labeling.adaptive.models import AbTest
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
 AB_TEST_TAG = "dagster-labeling/adaptive-ab-test"
@@ -99,15 +101,18 @@ def build_adaptive_ab_test_sensor(
         events: list[dg.AssetMaterialization] = []
         requests: list[dg.RunRequest] = []
         with adaptive.get_client() as client:
-            done = reported.new((t.key for t in client.list_ab_tests(project, status="done")),
-                                report_existing=report_existing)
+            finished = [t.key for t in client.list_ab_tests(project, status="done")]
+            done = reported.new(finished, report_existing=report_existing)
+            baseline = reported.first_tick and not report_existing
             waited = _waited_for(context.instance, ab_test_asset, AB_TEST_KEY_META, "DONE") if done else set()
             for test_key in done[:max_tests_per_tick]:
                 reported.mark(test_key)
                 if test_key in waited:
+                    context.log.info(f"A/B test {test_key} finished; a run already waited for it and recorded it.")
                     continue
                 test = client.get_ab_test(test_key)
                 winner = test.winner() or ""
+                context.log.info(ab_test_summary(test))
                 partition = None
                 if partitioned:
                     _, partition = _partition_of(ab_test_asset, base, test_key, context.instance)
@@ -118,10 +123,27 @@ def build_adaptive_ab_test_sensor(
                     requests.append(watch.request(dg.RunRequest(
                         run_key=f"{name}:{test_key}", partition_key=partition,
                         tags={AB_TEST_TAG: test_key, WINNER_META: winner})))
-        return tick_result(context, reported.cursor(), requests=requests, events=events,
-                           nothing="No newly finished A/B tests.", watch=watch)
+        nothing = "No newly finished A/B tests."
+        if baseline and finished:
+            nothing = (f"First tick: {len(finished)} A/B test(s) of {project} had already finished; recorded as seen "
+                       "and not reported (report_existing=True reports them).")
+        if len(done) > max_tests_per_tick:
+            context.log.info(f"{len(done) - max_tests_per_tick} more finished A/B test(s) wait for the next tick.")
+        return tick_result(context, reported.cursor(), requests=requests, events=events, nothing=nothing,
+                           watch=watch)
 
     return _ab_test_sensor
+
+
+def ab_test_summary(test: AbTest, max_p_value: float = DEFAULT_MAX_P_VALUE) -> str:
+    """One line for the tick's log: the test, its winner and whether the difference is significant."""
+    p_value = test.report.p_value if test.report else None
+    winner = test.winner()
+    if winner is None:
+        return f"A/B test {test.key} finished without a result (no scores)."
+    significance = "no p-value" if p_value is None else (
+        f"p={p_value:.3g}, significant" if p_value <= max_p_value else f"p={p_value:.3g}, not significant")
+    return f"A/B test {test.key} finished: {winner} leads ({significance}; {test.scores or 0} scores)."
 
 
 JOB_TAG = "dagster-labeling/adaptive-job"

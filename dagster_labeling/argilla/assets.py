@@ -21,8 +21,8 @@ from pydantic import Field
 from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.assets import (
     AssetRef,
+    asset_check_like,
     asset_key_of,
-    check_partitions_like,
     latest_materialization,
     partition_key_of,
 )
@@ -279,7 +279,7 @@ def build_argilla_annotations_check(
     agreement ≥ ``min_agreement`` (skipped when no record has two answers). Reads the latest materialization's
     metadata; on a partitioned asset the check is partitioned too and judges its own partition."""
 
-    @dg.asset_check(asset=annotations_asset, name=name, blocking=blocking, **check_partitions_like(annotations_asset),
+    @asset_check_like(annotations_asset, name=name, blocking=blocking,
                     description="Share of records completed and inter-annotator agreement in Argilla.")
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         partition = partition_key_of(context)

@@ -21,8 +21,8 @@ import pandas as pd
 from dagster_labeling._core import InvalidInput, JobState
 from dagster_labeling._dagster.assets import (
     AssetRef,
+    asset_check_like,
     asset_key_of,
-    check_partitions_like,
     partition_key_of,
     partitions_like,
 )
@@ -371,7 +371,7 @@ def build_refuel_confidence_check(
 
     check_name = name or f"{field}_confidence_at_least_{round(threshold * 100)}"
 
-    @dg.asset_check(asset=asset, name=check_name, blocking=blocking, **check_partitions_like(asset),
+    @asset_check_like(asset, name=check_name, blocking=blocking,
                     description=f"At least {min_share:.0%} of rows have {field} confidence >= {threshold}.")
     def _confidence_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         if _no_labels_yet(labels):
@@ -393,8 +393,7 @@ def build_refuel_agreement_check(
     if not 0.0 <= min_agreement <= 1.0:
         raise InvalidInput(f"min_agreement must be between 0 and 1, got {min_agreement}.", field="min_agreement")
 
-    @dg.asset_check(asset=asset, name=name or f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
-                    **check_partitions_like(asset),
+    @asset_check_like(asset, name=name or f"{field}_agrees_with_{ground_truth_column}", blocking=blocking,
                     description=f"{field} agrees with {ground_truth_column} on >= {min_agreement:.0%} of rows.")
     def _agreement_check(labels: pd.DataFrame) -> dg.AssetCheckResult:
         if _no_labels_yet(labels):

@@ -284,3 +284,29 @@ def test_promote_winner_after_the_sensor_recorded_the_test(adaptive_emulator: Ad
     kept = dg.materialize([ab, strict], selection=[strict], instance=instance, resources=resources)
     assert kept.output_for_node("strict_default") == LLAMA  # not significant enough: unchanged
     assert kept.asset_materializations_for_node("strict_default")[0].metadata["adaptive/promoted"].value is False
+
+
+def test_ab_test_sensor_ticks_say_what_they_recorded(adaptive_emulator: AdaptiveEmulatorHandle, project: str,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    first = build_adaptive_ab_test_asset(name="first_ab", project=project, feedback_key="acceptance",
+                                         models=[LLAMA, QWEN], wait_for_completion=False)
+    second = build_adaptive_ab_test_asset(name="second_ab", project=project, feedback_key="acceptance",
+                                          models=[LLAMA, QWEN], wait_for_completion=False)
+    sensor = build_adaptive_ab_test_sensor(name="ab_done", project=project, asset_key="ab_results")
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"adaptive": resource(adaptive_emulator)}
+    dg.materialize([first], instance=instance, resources=resources)
+    traffic(adaptive_emulator, n=12)  # the first test finishes before the sensor is turned on
+    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        baseline = sensor(ctx)
+        cursor = ctx.cursor
+    assert isinstance(baseline, dg.SkipReason)
+    assert "First tick: 1 A/B test(s) of support had already finished" in (baseline.skip_message or "")
+
+    dg.materialize([second], instance=instance, resources=resources)
+    traffic(adaptive_emulator, n=12)
+    with dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SensorResult) and len(result.asset_events) == 1
+    [line] = [line for line in capfd.readouterr().err.splitlines() if "A/B test second_ab finished" in line]
+    assert f"finished: {QWEN} leads (p=" in line and "significant" in line and "scores)" in line
