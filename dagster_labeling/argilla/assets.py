@@ -298,10 +298,15 @@ def build_argilla_annotations_check(
         if min_agreement is not None and agreement is not None:
             passed = passed and agreement >= min_agreement
         out: dict[str, Any] = {"completed_fraction": fraction, "min_completed_fraction": min_completed_fraction}
+        said = [f"{fraction:.0%} of records completed (need {min_completed_fraction:.0%})"]
         if agreement is not None:
             out["mean_agreement"] = agreement
+            said.append(f"mean inter-annotator agreement {agreement:.2f}"
+                        + (f" (need {min_agreement:.2f})" if min_agreement is not None else ""))
+        else:
+            said.append("agreement not measured: no record has two answers yet")
         if min_agreement is not None:
             out["min_agreement"] = min_agreement
-        return dg.AssetCheckResult(passed=passed, metadata=out)
+        return dg.AssetCheckResult(passed=passed, metadata=out, description="; ".join(said) + ".")
 
     return _check

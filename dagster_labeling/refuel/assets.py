@@ -378,6 +378,8 @@ def build_refuel_confidence_check(
             return _not_labeled_yet(labels, severity)
         share = confidence_share(labels, field, threshold)
         return dg.AssetCheckResult(passed=bool(len(labels)) and share >= min_share, severity=severity,
+                                   description=f"{share:.0%} of {len(labels)} rows have {field} confidence >= "
+                                   f"{threshold} (need {min_share:.0%}).",
                                    metadata={"share": share, "threshold": threshold, "min_share": min_share,
                                              "rows": len(labels)})
 
@@ -400,9 +402,12 @@ def build_refuel_agreement_check(
             return _not_labeled_yet(labels, severity)
         share = agreement(labels, field, ground_truth_column)
         with_truth = int(labels[ground_truth_column].notna().sum()) if ground_truth_column in labels else 0
+        said = (f"{field} agrees with {ground_truth_column} on {share:.0%} of {with_truth} rows with a ground truth "
+                f"(need {min_agreement:.0%})." if with_truth
+                else f"No row has a {ground_truth_column} value to compare.")
         return dg.AssetCheckResult(passed=with_truth > 0 and share >= min_agreement, severity=severity,
                                    metadata={"agreement": share, "min_agreement": min_agreement,
-                                             "rows_with_ground_truth": with_truth})
+                                             "rows_with_ground_truth": with_truth}, description=said)
 
     return _agreement_check
 

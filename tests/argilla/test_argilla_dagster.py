@@ -128,6 +128,8 @@ def test_generic_mapping_partitioned_annotations_and_check(resource, argilla_emu
     r_all = dg.materialize([everything, check], resources={"argilla": resource}, instance=instance)
     evaluation = r_all.get_asset_check_evaluations()[0]
     assert evaluation.passed and evaluation.metadata["mean_agreement"].value >= 0.5
+    agreement = evaluation.metadata["mean_agreement"].value
+    assert f"mean inter-annotator agreement {agreement:.2f}" in (evaluation.description or "")
 
 
 def test_bad_input_fails_before_sending(resource, argilla_emulator) -> None:

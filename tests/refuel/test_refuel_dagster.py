@@ -90,12 +90,15 @@ def test_dataset_then_labels_with_metadata_and_checks(emu: RefuelEmulatorHandle)
     assert m["dagster/row_count"] == 30 and m["refuel/run_state"] == "SUCCEEDED"
     dist = m["refuel/sentiment/label_distribution"]
     assert dist["positive"] >= 10 and dist["negative"] >= 10 and sum(dist.values()) == 30
-    assert 0.5 < m["refuel/sentiment/mean_confidence"] < 1 and m["refuel/run_url"].startswith("https://")
+    assert 0.5 < m["refuel/sentiment/mean_confidence"] < 1 and m["refuel/run_url"].startswith(f"{emu.server.url}/refuel/app/tasks/")
     frame = result.output_for_node("reviews_labels")
     assert set(frame[frame.text.str.startswith("so negative")].sentiment_llm_label) == {"negative"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     # 20 of 30 rows have confidence 0.95 (text names the label), "meh" rows 0.40-0.69: 67% >= 0.9
     assert checks == {"sentiment_confidence_at_least_90": True, "strict": False, "sentiment_agrees_with_gt": True}
+    said = {e.check_name: e.description for e in result.get_asset_check_evaluations()}  # what the UI shows
+    assert said["strict"] == "67% of 30 rows have sentiment confidence >= 0.9 (need 90%)."
+    assert said["sentiment_agrees_with_gt"].startswith("sentiment agrees with gt on ")
     assert meta(result, "reviews_dataset")["refuel/action"] == "skipped"
     assert all(SECRET not in str(v) for v in m.values())
 
