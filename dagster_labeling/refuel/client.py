@@ -47,6 +47,7 @@ from dagster_labeling._core import (
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient
+from dagster_labeling._core.links import link_root
 from dagster_labeling._core.rows import InvalidRows
 from dagster_labeling._core.transport import default_error_message
 from dagster_labeling.refuel.errors import RefuelNotFound, RefuelSoftError, refuel_error_class
@@ -77,6 +78,8 @@ from dagster_labeling.refuel.validation import (
 
 DEFAULT_BASE_URL = "https://cloud-api.refuel.ai"
 DEFAULT_APP_URL = "https://app.refuel.ai"
+#: Where the emulator serves its stand-in web app, beside the API (``http://127.0.0.1:8765/refuel/app``).
+EMULATOR_APP_PATH = "app"
 APP_CATALOG_PROJECT_ID = "fb327444-e5ad-4808-88c9-4dc1ea8f086b"
 #: The keys ``POST /webhook/events`` requires (``WebhookEventRequest`` in Refuel's OpenAPI document).
 WEBHOOK_EVENT_KEYS = ("event_type", "event_category", "payload")
@@ -149,8 +152,24 @@ def _empty_columns(dataset_columns: Sequence[str], task: Task | None) -> list[st
     return columns
 
 
+def app_root(base_url: str, app_url: str | None = None) -> str:
+    """The web app the client links to: ``app_url`` if set; else derived from ``base_url``.
+
+    The real app for the real API and for any proxy; for the emulator (a loopback host) the emulator's pages
+    on the same server.
+
+    >>> app_root("http://127.0.0.1:8765/refuel"), app_root(DEFAULT_BASE_URL)
+    ('http://127.0.0.1:8765/refuel/app', 'https://app.refuel.ai')
+    """
+    return link_root(base_url, app_url, real_root=DEFAULT_APP_URL, local_path=EMULATOR_APP_PATH)
+
+
 class RefuelClient(PlatformClient):
     """Typed client for the Refuel Cloud API. Use as a context manager, or call :meth:`close`.
+
+    ``app_url`` is the root of the links it makes (:meth:`task_url`, :meth:`dataset_url`); by default it follows
+    ``base_url`` (see :func:`app_root`). Set it when the API sits behind a proxy and the app is elsewhere than
+    https://app.refuel.ai.
 
     ``max_workers`` bounds concurrent page fetches; ``label_concurrency`` and ``label_rate_per_minute``
     bound DataFrame labeling (Refuel publishes 100 concurrent and 300/min on the label endpoint).
@@ -164,7 +183,7 @@ class RefuelClient(PlatformClient):
         *,
         project: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
-        app_url: str = DEFAULT_APP_URL,
+        app_url: str | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         max_workers: int = 8,
@@ -188,7 +207,6 @@ class RefuelClient(PlatformClient):
         if settle_seconds < 0:
             raise InvalidInput(f"settle_seconds must be >= 0, got {settle_seconds}.", field="settle_seconds")
         self.settle_seconds = settle_seconds
-        self.app_url = app_url.rstrip("/")
         self.label_limiter = RateLimiter(label_rate_per_minute, 60.0)
         self._sleep = sleep
         self._http = HttpTransport(
@@ -198,6 +216,8 @@ class RefuelClient(PlatformClient):
             error_class_for=refuel_error_class, error_message_for=default_error_message, transport=transport,
             sleep=sleep,
         )
+        #: Root of the web app links (resolved: never None).
+        self.app_url = app_root(base_url, app_url)
         self._api_key = api_key
         self._project_arg = project
         self._project_id: str | None = None
@@ -208,10 +228,12 @@ class RefuelClient(PlatformClient):
                 f"api_key={mask(self._api_key)})")
 
     def task_url(self, task_id: str) -> str:
-        return f"{self.app_url}/tasks/{task_id}"
+        """The task's page in the Refuel web app."""
+        return f"{self.app_url}/tasks/{quote_path_segment(task_id)}"
 
     def dataset_url(self, dataset_id: str) -> str:
-        return f"{self.app_url}/datasets/{dataset_id}"
+        """The dataset's page in the Refuel web app."""
+        return f"{self.app_url}/datasets/{quote_path_segment(dataset_id)}"
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _response(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,

@@ -19,7 +19,12 @@ class RefuelResource(PlatformResource):
     base_url: str = Field(
         default=DEFAULT_BASE_URL, description="API root. Point it at the emulator (…/refuel) for local runs and tests."
     )
-    app_url: str = Field(default=DEFAULT_APP_URL, description="Refuel web app root, used for links in metadata.")
+    app_url: str | None = Field(
+        default=None,
+        description="Root of the web app links in metadata. Unset: follows base_url (the real API or a proxy: "
+                    f"{DEFAULT_APP_URL}; the emulator on a loopback host: its pages, e.g. …/refuel/app). Set it "
+                    "when your app is elsewhere.",
+    )
     label_concurrency: int = Field(
         default=100, ge=1, le=1000,
         description="Label requests in flight at once when labeling a DataFrame (Refuel allows 100).",

@@ -22,6 +22,8 @@ Behaviour worth knowing:
   meets first) is refused with a 422 naming the limit, in an uploaded CSV and in appended items alike; a CSV
   that does not parse is a 422 too, never a 500. Refuel's own answer is not documented.
 * Appended items (``POST /datasets/{id}/items``) keep their JSON types; an uploaded CSV's cells are text.
+* ``GET /refuel/app/datasets/{id}`` and ``…/app/tasks/{id}`` (and ``…/app``) are HTML pages standing in for the
+  Refuel web app (no API key): where ``RefuelClient.dataset_url``/``task_url`` link on the emulator.
 * ``=``/``<>`` filters compare text with text exactly (``"01"`` is not ``"1"``); other comparisons are numeric
   when both sides are numbers.
 """
@@ -50,6 +52,7 @@ from dagster_labeling.testing.base import (
     strict_json_loads,
 )
 from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.pages import Page, fields_table, rows_table, seg
 
 APP_CATALOG_PROJECT_ID = "fb327444-e5ad-4808-88c9-4dc1ea8f086b"
 BASE_MODELS = ("refuel-llm-2-large", "refuel-llm-2-small", "refuel-llm-2-mini")
@@ -161,6 +164,7 @@ class RefuelEmulator(PlatformEmulator):
         self._seq = itertools.count(1)
         self._rate_lock = threading.Lock()
         self._routes()
+        self._page_routes()
         self._clear_state()
 
     # -- state -----------------------------------------------------------------------------------------
@@ -324,6 +328,54 @@ class RefuelEmulator(PlatformEmulator):
             label, conf = deterministic_label(sub, text)
             out.append({"id": sub["id"], "label": None, "llm_label": label, "confidence": round(conf, 4)})
         return out
+
+    # -- web app pages (HTML, no API key) --------------------------------------------------------------
+    PAGE_ITEM_LIMIT = 200
+
+    def _page_routes(self) -> None:
+        self.pages.add("GET", "/app", self.page_index)
+        self.pages.add("GET", "/app/datasets/{did}", self.page_dataset)
+        self.pages.add("GET", "/app/tasks/{tid}", self.page_task)
+
+    def _runs_table(self, runs: list[dict[str, Any]], root: str) -> str:
+        rows = [{**self._public(r), "labeled": f"{r['_done']}/{r['_total']}"} for r in runs]
+        return rows_table(rows, ["task_name", "dataset_name", "status", "labeled", "model_name", "created_at"], {
+            "task_name": lambda r: f"{root}/tasks/{seg(r['task_id'])}",
+            "dataset_name": lambda r: f"{root}/datasets/{seg(r['dataset_id'])}"})
+
+    def page_index(self, req: Request) -> Page:
+        root = f"{req.root_path}/app"
+        return Page("Refuel", [
+            ("Datasets", rows_table([self._public(d) for d in self.datasets.values()],
+                                    ["name", "id", "ingest_status", "created_at"],
+                                    {"name": lambda d: f"{root}/datasets/{seg(d['id'])}"})),
+            ("Tasks", rows_table(list(self.tasks.values()), ["task_name", "id", "status", "created_at"],
+                                 {"task_name": lambda t: f"{root}/tasks/{seg(t['id'])}"}))])
+
+    def page_dataset(self, req: Request) -> Page:
+        ds = self._dataset(req.path_params["did"])
+        root = f"{req.root_path}/app"
+        rows = ds["rows"]
+        shown = f"First {self.PAGE_ITEM_LIMIT} of {len(rows)} items." if len(rows) > self.PAGE_ITEM_LIMIT else ""
+        return Page(f"Dataset {ds['name']}", [
+            ("", fields_table(self._public(ds), skip=("schema",))),
+            ("Task runs", self._runs_table([r for k, r in self.runs.items() if k[1] == ds["id"]], root)),
+            (f"Items ({len(rows)})", (f"<p>{shown}</p>" if shown else "")
+             + rows_table(rows[: self.PAGE_ITEM_LIMIT], list(dict.fromkeys(
+                 ["refuel_uuid", *ds["_columns"], *(k for r in rows[: self.PAGE_ITEM_LIMIT] for k in r)])))),
+        ], [(root, "Refuel")])
+
+    def page_task(self, req: Request) -> Page:
+        task = self._task(req.path_params["tid"])
+        root = f"{req.root_path}/app"
+        crumbs = [(root, "Refuel")]
+        if task.get("dataset_id") in self.datasets:
+            crumbs.append((f"{root}/datasets/{seg(task['dataset_id'])}",
+                           f"Dataset {self.datasets[task['dataset_id']]['name']}"))
+        return Page(f"Task {task['task_name']}", [
+            ("", fields_table(task)),
+            ("Task runs", self._runs_table([r for k, r in self.runs.items() if k[0] == task["id"]], root)),
+        ], crumbs)
 
     # -- routes ----------------------------------------------------------------------------------------
     def _routes(self) -> None:

@@ -90,7 +90,8 @@ def test_dataset_then_labels_with_metadata_and_checks(emu: RefuelEmulatorHandle)
     assert m["dagster/row_count"] == 30 and m["refuel/run_state"] == "SUCCEEDED"
     dist = m["refuel/sentiment/label_distribution"]
     assert dist["positive"] >= 10 and dist["negative"] >= 10 and sum(dist.values()) == 30
-    assert 0.5 < m["refuel/sentiment/mean_confidence"] < 1 and m["refuel/run_url"].startswith(f"{emu.server.url}/refuel/app/tasks/")
+    assert 0.5 < m["refuel/sentiment/mean_confidence"] < 1
+    assert m["refuel/run_url"].startswith(f"{emu.server.url}/refuel/app/tasks/")  # the emulator's page
     frame = result.output_for_node("reviews_labels")
     assert set(frame[frame.text.str.startswith("so negative")].sentiment_llm_label) == {"negative"}
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
