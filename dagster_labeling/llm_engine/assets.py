@@ -77,6 +77,16 @@ def loss_table(points: Sequence[LossPoint]) -> dg.TableMetadataValue:
     )
 
 
+def epoch_metadata(fine_tune_id: str, point: LossPoint) -> dict[str, Any]:
+    """An epoch's losses as plain numbers (absent losses left out, so a plot has no gaps filled with zeros)."""
+    metadata: dict[str, Any] = {FINE_TUNE_ID_META: fine_tune_id, "epoch": float(point.epoch)}
+    if point.train_loss is not None:
+        metadata["train_loss"] = float(point.train_loss)
+    if point.eval_loss is not None:
+        metadata["eval_loss"] = float(point.eval_loss)
+    return metadata
+
+
 def eval_loss_check_result(points: Sequence[LossPoint], threshold: float | None, asset_key: dg.AssetKey,
                            severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
     """Passes when the final eval loss is below ``threshold`` (if set) and below the first epoch's."""
@@ -239,6 +249,9 @@ def build_llm_engine_fine_tune_asset(
             job.epochs = known_epochs
             status = job.wait(options, log=context.log) if waits else job.refresh()
         summary = loss_summary(job.loss)
+        partition = partition_key_of(context)
+        for point in job.loss:  # one observation per epoch: numbers the asset's Plots tab draws as a loss curve
+            yield dg.AssetObservation(asset_key=asset_key, partition=partition, metadata=epoch_metadata(job.id, point))
         metadata: dict[str, Any] = {
             FINE_TUNE_ID_META: job.id, FINE_TUNE_STATE_META: status.state.value,
             "llm_engine/raw_status": status.raw_status or "", "llm_engine/base_model": base_model,

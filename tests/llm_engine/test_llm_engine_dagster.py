@@ -70,6 +70,11 @@ def test_pipeline_train_fine_tune_complete(llm_engine_emulator: LLMEngineEmulato
     assert isinstance(meta["final_eval_loss"].value, float) and isinstance(meta["final_train_loss"].value, float)
     assert meta["final_eval_loss"].value < meta["first_eval_loss"].value
     assert len(meta["llm_engine/loss_per_epoch"].value.records) == 3
+    # the loss curve as numbers Dagster plots: one observation per epoch, in order, ending at the final losses
+    epochs = [o.metadata for o in result.asset_observations_for_node("tuned_model") if "epoch" in o.metadata]
+    assert [e["epoch"].value for e in epochs] == [1.0, 2.0, 3.0]
+    assert all(isinstance(e["train_loss"].value, float) for e in epochs)
+    assert epochs[-1]["eval_loss"].value == meta["final_eval_loss"].value
     assert meta["llm_engine/state"].value == "SUCCEEDED" and meta["llm_engine/fine_tune_id"].value.startswith("ft-")
     check = result.get_asset_check_evaluations()[0]
     assert check.passed and check.check_name == "eval_loss_below_threshold"
