@@ -342,6 +342,17 @@ def scale_task_callback_job() -> None:
     record_task_callback()
 
 
+OWNERS = {"scale": "team:human-labeling", "argilla": "team:human-labeling", "refuel": "team:llm-labeling",
+          "llm_engine": "team:ml-platform", "adaptive": "team:ml-platform"}
+
+
+def owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """Every asset gets its team (by platform group) and the pipeline's tags, for the catalog's filters."""
+    group = spec.group_name or "default"
+    return spec.replace_attributes(owners=[OWNERS.get(group, "team:labeling")],
+                                   tags={**spec.tags, "pipeline": "review-sentiment", "platform": group})
+
+
 defs = dg.Definitions(
     assets=[review_sentiment_project, refuel_review_project, raw_reviews, review_sentiment_batch,
             review_sentiment_labels, label_summary,
@@ -392,4 +403,4 @@ defs = dg.Definitions(
         ),
         "adaptive": AdaptiveResource(api_key=dg.EnvVar("ADAPTIVE_API_KEY"), base_url=dg.EnvVar("ADAPTIVE_BASE_URL")),
     },
-)
+).map_asset_specs(func=owned)

@@ -41,3 +41,18 @@ def test_daily_schedule_requests_the_current_day(monkeypatch: pytest.MonkeyPatch
     # what the schedule hands off, a sensor collects
     targets = {s.name for s in example.defs.sensors or []}
     assert {"scale_batch_completed", "review_done"} <= targets
+
+
+def test_every_example_asset_has_an_owner_and_the_pipeline_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SCALE_API_KEY", "REFUEL_API_KEY", "ARGILLA_API_KEY", "ADAPTIVE_API_KEY"):
+        monkeypatch.setenv(name, "emulator-key")
+    monkeypatch.setenv("ADAPTIVE_BASE_URL", "http://127.0.0.1:9/adaptive")
+    example = importlib.import_module("example_repo.definitions")
+    specs = list(example.defs.resolve_all_asset_specs())
+    assert len(specs) >= 20
+    for spec in specs:
+        assert spec.owners and spec.owners[0].startswith("team:"), spec.key
+        assert spec.tags["pipeline"] == "review-sentiment" and spec.tags["platform"] == spec.group_name, spec.key
+    owners = {spec.key.to_user_string(): spec.owners[0] for spec in specs}
+    assert owners["review_sentiment_batch"] == "team:human-labeling"
+    assert owners["sentiment_model"] == "team:ml-platform"
