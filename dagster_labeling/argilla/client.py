@@ -32,9 +32,11 @@ from dagster_labeling._core import (
     Unauthorized,
     check_base_url,
     mask_url,
+    quote_path_segment,
     run_bulk,
 )
 from dagster_labeling._core.client import HeaderAuth, PlatformClient
+from dagster_labeling._core.links import public_root
 from dagster_labeling.argilla.errors import (
     ArgillaConflictError,
     ArgillaUnprocessableEntityError,
@@ -175,7 +177,9 @@ class ArgillaClient(PlatformClient):
                                field="api_key")
         root = api_url.rstrip("/") if isinstance(api_url, str) else api_url
         check_base_url("Argilla", root)  # a bad api_url is reported as given, before /api/v1 is added
-        self.api_url = mask_url(root)  # shown in reprs and UI links: credentials written into it masked
+        self.api_url = mask_url(root)  # shown in reprs: credentials written into it masked
+        # Argilla serves its UI on the API's origin (the emulator too): links drop credentials and query.
+        self._ui_root = public_root(root)
         self.max_concurrency = max_concurrency
         self._http = HttpTransport(
             platform="Argilla",
@@ -200,9 +204,9 @@ class ArgillaClient(PlatformClient):
         return response.json() if response.content else None
 
     def dataset_url(self, dataset: "Dataset | str") -> str:
-        """The dataset's page in the Argilla UI."""
+        """The dataset's page in the Argilla UI, on the server's origin (the emulator serves one too)."""
         dataset_id = dataset.id if isinstance(dataset, Dataset) else dataset
-        return f"{self.api_url}/dataset/{dataset_id}/annotation-mode"
+        return f"{self._ui_root}/dataset/{quote_path_segment(str(dataset_id))}/annotation-mode"
 
     # -- users and workspaces ---------------------------------------------------------------------
     def me(self) -> User:

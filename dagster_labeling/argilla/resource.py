@@ -17,7 +17,9 @@ class ArgillaResource(PlatformResource):
     )
     api_url: str = Field(
         default=DEFAULT_API_URL,
-        description="Argilla server root, e.g. https://my-space.hf.space or the emulator's …/argilla.",
+        description="Argilla server root, e.g. https://my-space.hf.space or the emulator's …/argilla. Links in "
+                    "metadata go to its UI on the same root (…/dataset/<id>/annotation-mode); the emulator serves "
+                    "that page too.",
     )
     workspace: str | None = Field(
         default=None, description="Default workspace for datasets (None: the user's first workspace)."

@@ -15,6 +15,8 @@ Behaviour worth knowing:
 * Webhooks are signed as Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature:
   v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}" keyed by base64-decoded secret>``), retried 3 times
   after 10, 60 and 180 simulated seconds, each attempt with a new ``webhook-id``.
+* ``GET /argilla/`` (datasets) and ``/argilla/dataset/{id}/annotation-mode`` (its records with their responses)
+  are HTML pages standing in for Argilla's UI (no API key): where ``ArgillaClient.dataset_url`` links.
 """
 
 import base64
@@ -44,6 +46,7 @@ from dagster_labeling.testing.base import (
     register_platform,
 )
 from dagster_labeling.testing.clock import Clock
+from dagster_labeling.testing.pages import Page, fields_table, rows_table, seg
 
 OWNER_ID = "2f8e5c2e-0000-4000-8000-000000000001"
 WORKSPACE_NAME = re.compile(r"^(?!-|_)[a-z0-9-_]+$")
@@ -127,6 +130,8 @@ class ArgillaEmulator(PlatformEmulator):
         self._stop_deliveries = threading.Event()  # replaced on reset: pending retries of old webhooks stop
         self.webhook_attempts: list[WebhookAttempt] = []
         self._routes()
+        self.pages.add("GET", "/", self.page_index)
+        self.pages.add("GET", "/dataset/{id}/annotation-mode", self.page_dataset)
         self._clear_state()
 
     # -- state -----------------------------------------------------------------------------------------
@@ -244,6 +249,40 @@ class ArgillaEmulator(PlatformEmulator):
             return out
 
         self.router.add(method, "/api/v1" + path, handler)
+
+    # -- UI pages (HTML, no API key) -------------------------------------------------------------------
+    PAGE_RECORD_LIMIT = 200
+
+    def page_index(self, req: Request) -> Page:
+        rows = [{**d["json"], "workspace": self.workspaces.get(d["json"]["workspace_id"], {}).get("name"),
+                 "records": len(d["records"])} for d in self.datasets.values()]
+        return Page("Datasets", [("", rows_table(rows, ["name", "workspace", "status", "records", "inserted_at"], {
+            "name": lambda d: f"{req.root_path}/dataset/{seg(d['id'])}/annotation-mode"}))])
+
+    def page_dataset(self, req: Request) -> Page:
+        ds = self._dataset(req.path_params["id"])
+        usernames = {uid: u["username"] for uid, u in self.users.items()}  # never the users' keys
+        questions = {q["id"]: q["name"] for q in ds["questions"]}
+        records = list(ds["records"].values())
+        rows = [{"id": r["id"], "external_id": r["external_id"], "status": r["status"], "fields": r["fields"],
+                 "metadata": r["metadata"],
+                 "suggestions": {questions.get(x["question_id"], x["question_id"]): x["value"]
+                                 for x in r["suggestions"]},
+                 "responses": [{"user": usernames.get(x["user_id"], x["user_id"]), "status": x["status"],
+                                "values": {q: (v or {}).get("value") for q, v in (x.get("values") or {}).items()}}
+                               for x in r["responses"]]}
+                for r in records[: self.PAGE_RECORD_LIMIT]]
+        completed = sum(1 for r in records if r["status"] == "completed")
+        more = (f"<p>First {self.PAGE_RECORD_LIMIT} of {len(records)} records.</p>"
+                if len(records) > self.PAGE_RECORD_LIMIT else "")
+        settings = {"fields": [f["name"] for f in ds["fields"]],
+                    "questions": [{"name": q["name"], "settings": q.get("settings")} for q in ds["questions"]]}
+        return Page(f"Dataset {ds['json']['name']}", [
+            ("", fields_table({**ds["json"], "progress": f"{completed}/{len(records)} completed"})),
+            ("Settings", fields_table(settings)),
+            (f"Records ({len(records)})", more + rows_table(
+                rows, ["id", "external_id", "status", "fields", "suggestions", "responses", "metadata"])),
+        ], [(f"{req.root_path}/", "Datasets")])
 
     def _routes(self) -> None:
         r = self._route
