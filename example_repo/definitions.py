@@ -387,7 +387,7 @@ defs = dg.Definitions(
         "scale": ScaleResource(
             api_key=dg.EnvVar("SCALE_API_KEY"),
             base_url=os.environ.get("SCALE_BASE_URL", DEFAULT_BASE_URL),
-            dashboard_url=os.environ.get("SCALE_DASHBOARD_URL", "https://dashboard.scale.com"),
+            dashboard_url=os.environ.get("SCALE_DASHBOARD_URL"),  # unset: follows base_url (the emulator serves pages)
         ),
         "refuel": RefuelResource(
             api_key=dg.EnvVar("REFUEL_API_KEY"), project=REFUEL_PROJECT,

@@ -112,7 +112,6 @@ def main() -> int:
     scale_url = server.platform_url("scale") + "/v1"
     os.environ["SCALE_API_KEY"] = server.platform("scale").api_key  # the emulator's demo key, not a secret
     os.environ["SCALE_BASE_URL"] = scale_url
-    os.environ["SCALE_DASHBOARD_URL"] = server.platform_url("scale") + "/dashboard"
     os.environ["LLM_ENGINE_BASE_URL"] = server.platform_url("llm-engine") + "/"
     os.environ["REFUEL_API_KEY"] = os.environ["ARGILLA_API_KEY"] = os.environ["SCALE_API_KEY"]
     os.environ["REFUEL_BASE_URL"] = server.platform_url("refuel")

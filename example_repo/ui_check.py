@@ -423,7 +423,6 @@ def environment(home: Path, emulator_url: str, key: str) -> dict[str, str]:
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "SCALE_API_KEY": key, "REFUEL_API_KEY": key, "ARGILLA_API_KEY": key, "ADAPTIVE_API_KEY": key,
         "SCALE_BASE_URL": f"{emulator_url}/scale/v1",
-        "SCALE_DASHBOARD_URL": f"{emulator_url}/scale/dashboard",
         "LLM_ENGINE_BASE_URL": f"{emulator_url}/llm-engine/",
         "REFUEL_BASE_URL": f"{emulator_url}/refuel",
         "ARGILLA_API_URL": f"{emulator_url}/argilla",
