@@ -11,13 +11,13 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
 import pandas as pd
 import pydantic
 from dagster.components.resolved.errors import ResolutionException
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.config import PlatformResource
@@ -304,3 +304,14 @@ class ScaffoldedComponent:
 
     scaffold_yaml: ClassVar[str] = ""
     scaffold_files: ClassVar[dict[str, str]] = {}
+
+
+class PlatformComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+    """The attributes every platform component has: where its assets sit in Dagster and when they run."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
+    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
+    group_name: str | None = Field(default=None, description="Asset group in the UI.")
+    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")

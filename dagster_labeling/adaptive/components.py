@@ -11,14 +11,12 @@ a working ``defs.yaml``. Every option of :func:`build_adaptive_interactions_asse
 from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dagster_labeling._dagster.components import (
-    PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
+    PlatformComponent,
     RowsModel,
-    ScaffoldedComponent,
-    ScheduleModel,
     SensorModel,
     attribute_errors,
     build_schedule,
@@ -52,11 +50,10 @@ class AdaptiveDatasetModel(dg.Model):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class AdaptiveInteractionsComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class AdaptiveInteractionsComponent(PlatformComponent):
     """Rows of a DataFrame logged as Adaptive interactions (prompt → completion), each with its feedback on a
     feedback key, once per row and partition; optionally the same rows uploaded as an Adaptive dataset."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(AdaptiveResource)]  # an AdaptiveResource (the type is not YAML)
     resource_key: str = Field(default="adaptive", description="Resource key the assets use.")
@@ -86,15 +83,11 @@ class AdaptiveInteractionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
                                     "max_concurrency if unset.")
     allow_partial: bool = Field(default=False, description="Succeed when some rows could not be logged (a re-run "
                                 "logs only those).")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the interactions asset.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the interactions and dataset "
                              "assets.")
     dataset: AdaptiveDatasetModel | None = Field(
         default=None, description="Also upload the rows as an Adaptive dataset; null (default) leaves it out.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # Rows of a JSON Lines file logged as Adaptive interactions, each with its feedback. Set ADAPTIVE_API_KEY
@@ -187,12 +180,11 @@ class AdaptiveABTestSensorModel(SensorModel):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class AdaptiveABTestComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class AdaptiveABTestComponent(PlatformComponent):
     """An A/B test of models on a feedback key (one per partition, never started twice), the asset promoting its
     winner to the project's default model, the sensor that reports the finished test and requests the
     promotion, and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(AdaptiveResource)]  # an AdaptiveResource (the type is not YAML)
     resource_key: str = Field(default="adaptive", description="Resource key the assets and sensor use.")
@@ -225,16 +217,12 @@ class AdaptiveABTestComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
     cancel_on_timeout: bool = Field(default=False, description="Cancel the test when the wait times out.")
     deps: list[str] = Field(default_factory=list, description="Asset keys the test runs after, e.g. an "
                             "interactions asset.")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the A/B test asset.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the A/B test and promote assets.")
     promote: AdaptivePromoteModel | None = Field(
         default_factory=AdaptivePromoteModel, description="The promote-the-winner asset; null leaves it out.")
     ab_test_sensor: AdaptiveABTestSensorModel | None = Field(
         default=None, description="The sensor reporting the finished test; null leaves it out.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # An A/B test of two models on a feedback key, the asset promoting the winner to the project's default

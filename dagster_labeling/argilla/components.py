@@ -18,14 +18,13 @@ import dagster as dg
 import pandas as pd
 import pydantic
 from dagster.components.resolved.errors import ResolutionException
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.components import (
-    PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
+    PlatformComponent,
     RowsModel,
-    ScaffoldedComponent,
     ScheduleModel,
     SensorModel,
     build_schedule,
@@ -268,12 +267,11 @@ _TEMPLATE_OPTIONS = {
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class ArgillaReviewComponent(PlatformComponent):
     """Rows of a DataFrame sent to an Argilla dataset for human review (one row = one record, idempotent per
     partition), the reviews back as a DataFrame with a completion/agreement check, a progress sensor, an
     optional webhook sensor and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(ArgillaResource)]  # an ArgillaResource (the type is not YAML)
     resource_key: str = Field(default="argilla", description="Resource key the assets and sensors use.")
@@ -309,9 +307,6 @@ class ArgillaReviewComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCo
         default=None, description="generic: a template var ({{ my_fn }}), (df, partition_key, where) -> records, "
         "instead of mapping.")
     allow_empty: bool = Field(default=False, description="Materialize an empty DataFrame (sends nothing).")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the dataset asset.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the dataset asset.")
     annotations: ArgillaAnnotationsModel | None = Field(

@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import dagster as dg
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dagster_labeling._core import InvalidInput
 from dagster_labeling._dagster.components import (
-    PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
+    PlatformComponent,
     RowsModel,
-    ScaffoldedComponent,
-    ScheduleModel,
     SensorModel,
     build_schedule,
     resource_resolver,
@@ -77,12 +75,11 @@ class LLMEngineFineTuneSensorModel(SensorModel):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class LLMEngineFineTuneComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class LLMEngineFineTuneComponent(PlatformComponent):
     """Prompt/response rows uploaded as an LLM Engine training file, a fine-tune of a base model on it (one per
     partition, never launched twice) with the ``eval_loss_below_threshold`` check, the sensor collecting a
     fine-tune launched without waiting, and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(LLMEngineResource)]  # an LLMEngineResource (the type is not YAML)
     resource_key: str = Field(default="llm_engine", description="Resource key the assets and sensor use.")
@@ -110,14 +107,10 @@ class LLMEngineFineTuneComponent(dg.Component, dg.Resolvable, dg.Model, Scaffold
         default=None, description="The check passes when the final eval loss is below it (and below the first "
         "epoch's); unset: only below the first epoch's.")
     check_severity: Literal["warn", "error"] = Field(default="warn", description="Severity of a failed check.")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the fine-tune asset.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the fine-tune asset.")
     fine_tune_sensor: LLMEngineFineTuneSensorModel | None = Field(
         default=None, description="The sensor collecting fine-tunes launched without waiting; null leaves it out.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # A fine-tune on LLM Engine from a CSV of prompt/response pairs, and the sensor collecting it. Set
@@ -248,12 +241,11 @@ class LLMEngineBatchSensorModel(SensorModel):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class LLMEngineCompletionsComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class LLMEngineCompletionsComponent(PlatformComponent):
     """A DataFrame of prompts run through an LLM Engine model (a named model or the output of a fine-tune asset):
     concurrent completions, or one batch-completions job waited for or handed off to the batch sensor and the
     batch output asset, and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(LLMEngineResource)]  # an LLMEngineResource (the type is not YAML)
     resource_key: str = Field(default="llm_engine", description="Resource key the assets and sensor use.")
@@ -281,15 +273,11 @@ class LLMEngineCompletionsComponent(dg.Component, dg.Resolvable, dg.Model, Scaff
     poll_interval_seconds: float = Field(default=10.0, description="First poll interval; it grows to 60 s.")
     parameters: LLMEngineCompletionParametersModel = Field(
         default_factory=LLMEngineCompletionParametersModel, description="Completion parameters.")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the completions asset.")
     batch_output: LLMEngineBatchOutputModel | None = Field(
         default=None, description="The batch output asset; needed when wait_for_batch is false.")
     batch_sensor: LLMEngineBatchSensorModel | None = Field(
         default=None, description="The sensor materializing batch_output when a handed-off job finishes.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # Completions on LLM Engine of the prompts in a CSV; large inputs run as a batch job. Set

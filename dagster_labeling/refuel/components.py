@@ -10,14 +10,12 @@ a sample ``reviews.csv``; every option of :func:`build_refuel_dataset_asset`, :f
 from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dagster_labeling._dagster.components import (
-    PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
+    PlatformComponent,
     RowsModel,
-    ScaffoldedComponent,
-    ScheduleModel,
     SensorModel,
     build_schedule,
     resource_resolver,
@@ -99,12 +97,11 @@ class RefuelExportSensorModel(SensorModel):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class RefuelLabelingComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class RefuelLabelingComponent(PlatformComponent):
     """Rows of a DataFrame uploaded to a Refuel dataset (each partition appended once), labeled by a Refuel task
     run into a DataFrame with labels and confidence, confidence and agreement checks, an optional export, the
     task-run and export sensors and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     # -- where: the resource, the rows, the dataset
     resource: Annotated[Any, resource_resolver(RefuelResource)]  # a RefuelResource (the type is not YAML)
@@ -145,9 +142,6 @@ class RefuelLabelingComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
     labels_name: str | None = Field(default=None, description="Name of the labels asset; defaults to <name>_labels.")
     labels_description: str | None = Field(default=None, description="Description of the labels asset.")
     # -- Dagster
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the dataset and labels assets.")
     confidence_checks: list[RefuelConfidenceCheckModel] = Field(
         default_factory=list, description="Confidence checks on the labels.")
@@ -158,7 +152,6 @@ class RefuelLabelingComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedC
         default=None, description="The task-run sensor; null leaves it out.")
     export_sensor: RefuelExportSensorModel | None = Field(
         default=None, description="The export sensor (needs export); null leaves it out.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # Reviews from a CSV uploaded as a Refuel dataset, labeled by an LLM task with confidence and agreement

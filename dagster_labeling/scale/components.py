@@ -9,14 +9,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 import dagster as dg
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from dagster_labeling._dagster.components import (
-    PARTITIONS_RESOLVER,
     DefsYamlScaffolder,
+    PlatformComponent,
     RowsModel,
-    ScaffoldedComponent,
-    ScheduleModel,
     SensorModel,
     build_schedule,
     resource_resolver,
@@ -47,11 +45,10 @@ class ScaleCompletionSensorModel(SensorModel):
 
 
 @dg.scaffold_with(DefsYamlScaffolder)
-class ScaleBatchComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedComponent):
+class ScaleBatchComponent(PlatformComponent):
     """Rows of a DataFrame sent to a Scale batch as tasks (one row = one task, idempotent per partition), the
     batch's responses as a DataFrame with a completion check, a completion sensor and an optional schedule."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     resource: Annotated[Any, resource_resolver(ScaleResource)]  # a ScaleResource (the type is not YAML)
     resource_key: str = Field(default="scale", description="Resource key the assets and sensor use.")
@@ -79,16 +76,12 @@ class ScaleBatchComponent(dg.Component, dg.Resolvable, dg.Model, ScaffoldedCompo
     poll_interval_seconds: float = Field(default=10.0, description="First poll interval; it grows to 60 s.")
     cancel_on_termination: bool = Field(default=True, description="Cancel pending tasks when the run is terminated.")
     cancel_on_timeout: bool = Field(default=False, description="Cancel pending tasks when the wait times out.")
-    partitions: Annotated[dg.PartitionsDefinition | None, PARTITIONS_RESOLVER] = None
-    key_prefix: list[str] | None = Field(default=None, description="Key prefix of every asset.")
-    group_name: str | None = Field(default=None, description="Asset group in the UI.")
     description: str | None = Field(default=None, description="Description of the batch asset.")
     pool: str | None = Field(default=None, description="Dagster concurrency pool of the batch asset.")
     responses: ScaleResponsesModel | None = Field(
         default_factory=ScaleResponsesModel, description="The responses asset; null leaves it out.")
     completion_sensor: ScaleCompletionSensorModel | None = Field(
         default=None, description="The completion sensor; null leaves it out.")
-    schedule: ScheduleModel | None = Field(default=None, description="A schedule over the component's assets.")
 
     scaffold_yaml: ClassVar[str] = """
         # A Scale batch from a CSV, its responses and a completion sensor. Set SCALE_API_KEY (and, for the
