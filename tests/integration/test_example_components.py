@@ -1,6 +1,7 @@
 """The components example (`example_components/`): a dg project built only from this package's YAML components,
 telling the example pipeline's story. dg's own loader loads it with every platform, what a user launches for a
-day materializes against the emulator (a re-run creates nothing twice), and `dg check defs` passes on it."""
+day materializes against the emulator (a re-run creates nothing twice), the sensors collect the Scale responses
+and the Argilla reviews, and `dg check defs` passes on it."""
 
 import os
 import subprocess
@@ -119,21 +120,29 @@ def test_dg_loader_loads_every_platform(defs: dg.Definitions) -> None:
     assert parents["assistant_ab_test"] == {"review_label_interactions"}
     assert {k.to_user_string() for k in graph.materializable_asset_keys} - {
         k.to_user_string() for k in collected_by_sensors(defs)} == LAUNCHED
+    # schedules start the work, sensors finish it: no schedule runs what a sensor collects
+    scheduled: set[str] = set()
+    for schedule in defs.schedules or []:
+        job = defs.resolve_job_def(defs.resolve_schedule_def(schedule.name).job_name)
+        scheduled |= {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert scheduled == LAUNCHED - {"sentiment_model_rows", "sentiment_training_file", "sentiment_model"}
 
 
-def test_what_a_user_launches_materializes_once_against_the_emulator(defs: dg.Definitions,
-                                                                     emulator: EmulatorServer) -> None:
+def test_what_a_user_launches_materializes_once_and_the_sensors_collect_the_rest(
+        defs: dg.Definitions, emulator: EmulatorServer, tmp_path: Path) -> None:
     graph = defs.resolve_asset_graph()
     launched = keys(LAUNCHED)
     partitioned = {k for k in launched if graph.get(k).partitions_def is not None}
     everything: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
     instance = dg.DagsterInstance.ephemeral()
+    # one storage for every run, as under `dg dev`: the sensors' runs read what the launched runs stored
+    resources = {**(defs.resources or {}), "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
 
     def launch() -> None:
-        day = dg.materialize(everything, selection=sorted(partitioned), partition_key=DAY,
-                             resources=defs.resources, instance=instance)
+        day = dg.materialize(everything, selection=sorted(partitioned), partition_key=DAY, resources=resources,
+                             instance=instance)
         assert day.success
-        rest = dg.materialize(everything, selection=sorted(launched - partitioned), resources=defs.resources,
+        rest = dg.materialize(everything, selection=sorted(launched - partitioned), resources=resources,
                               instance=instance)
         assert rest.success
 
@@ -142,6 +151,9 @@ def test_what_a_user_launches_materializes_once_against_the_emulator(defs: dg.De
     argilla = cast(ArgillaEmulator, emulator.platform("argilla"))
     llm_engine = cast(LLMEngineEmulator, emulator.platform("llm-engine"))
     adaptive = cast(AdaptiveEmulator, emulator.platform("adaptive"))
+    # people label and review when the test says so (Scale: complete_all, Argilla: annotate_all)
+    scale.task_duration_seconds, scale.task_duration_jitter = 3600.0, 0.0
+    argilla.auto_annotate, argilla.annotation_seconds = True, 100_000.0
 
     def remote() -> dict[str, object]:
         queue = argilla.dataset_by_name("low-confidence-reviews")
@@ -171,6 +183,23 @@ def test_what_a_user_launches_materializes_once_against_the_emulator(defs: dg.De
     # Refuel's labels asset starts a task run each time: on a labeled dataset it labels nothing again
     [rerun] = refuel.runs.values()
     assert rerun["_total"] == 0 and rerun["status"] == "completed"
+
+    # the hand-off: the Scale batch completes, the reviewers answer; the sensors request the collecting runs
+    scale.complete_all()
+    argilla.annotate_all()
+    collected = {}
+    for name, asset in (("scale_batch_completed", "review_sentiment_labels"), ("review_done", "reviewed_labels")):
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            result = defs.resolve_sensor_def(name)(context)
+        [request] = getattr(result, "run_requests", None) or []
+        assert request.partition_key == DAY, name
+        run = dg.materialize(everything, selection=[asset], partition_key=DAY, resources=resources,
+                             instance=instance, tags=request.tags)
+        assert run.success
+        collected[asset] = run.output_for_node(asset)
+    assert list(collected["review_sentiment_labels"]["status"]) == ["completed"] * reviews
+    assert set(collected["review_sentiment_labels"]["response.category"]) <= {"positive", "negative", "neutral"}
+    assert sorted(collected["reviewed_labels"]["external_id"]) == doubtful
 
 
 def test_dg_check_defs_passes(emulator: EmulatorServer, tmp_path: Path) -> None:
