@@ -12,12 +12,13 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 from dagster.components.core.package_entry import get_package_objects_in_module
 from dagster.components.testing import create_defs_folder_sandbox
 
 import dagster_labeling.adaptive
 from dagster_labeling.adaptive import AdaptiveABTestComponent, AdaptiveClient, AdaptiveInteractionsComponent
+from dagster_labeling.testing.components import component_load_error as load_error
+from dagster_labeling.testing.components import materialize_selected, scaffold_component
 from dagster_labeling.testing.pytest_plugin import AdaptiveEmulatorHandle
 
 LLAMA, QWEN, GEMMA = "llama-3.1-8b-instruct", "qwen-2.5-7b", "gemma-3-4b-it"
@@ -33,42 +34,16 @@ def adaptive_env(adaptive_emulator: AdaptiveEmulatorHandle, monkeypatch: pytest.
 
 
 def scaffolded(sandbox: Any, component_cls: type, name: str, **changes: Any) -> Path:
-    """Scaffold the component, then apply ``changes`` to its attributes (None deletes one)."""
-    path: Path = sandbox.scaffold_component(component_cls=component_cls, defs_path=name)
-    if changes:
-        body = yaml.safe_load((path / "defs.yaml").read_text())
-        for key, value in changes.items():
-            if value is None:
-                body["attributes"].pop(key, None)
-            else:
-                body["attributes"][key] = value
-        (path / "defs.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return path
+    return scaffold_component(sandbox, component_cls, name, **changes)
 
 
-def error_text(err: BaseException) -> str:
-    """The messages of an exception and its causes (the component loader wraps the one that names the line)."""
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(str(current))
-        current = current.__cause__
-    return "\n".join(parts)
 
 
-def load_error(sandbox: Any, path: Path) -> str:
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=path):
-            pass
-    return error_text(raised.value)
 
 
 def materialize(defs: dg.Definitions, *names: str, partition: str | None = None,
                 instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets of ``defs`` (the others are their sources)."""
-    assets: list[Any] = list(defs.assets or [])
-    return dg.materialize(assets, selection=list(names), resources=defs.resources,
-                          partition_key=partition, instance=instance or dg.DagsterInstance.ephemeral())
+    return materialize_selected(defs, *names, partition=partition, instance=instance)
 
 
 def client(emu: AdaptiveEmulatorHandle) -> AdaptiveClient:

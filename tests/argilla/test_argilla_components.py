@@ -16,6 +16,8 @@ import dagster_labeling.argilla as argilla_package
 from dagster_labeling.argilla import ArgillaClient, ArgillaReviewComponent
 from dagster_labeling.argilla.ids import in_partition
 from dagster_labeling.callbacks import CallbackInbox
+from dagster_labeling.testing.components import YAML_NULL, materialize_selected, scaffold_component
+from dagster_labeling.testing.components import component_load_error as load_error
 from dagster_labeling.testing.pytest_plugin import ArgillaEmulatorHandle
 
 
@@ -29,46 +31,20 @@ def argilla_env(argilla_emulator: ArgillaEmulatorHandle, monkeypatch: pytest.Mon
     return argilla_emulator
 
 
-NULL = object()
+NULL = YAML_NULL
 
 
 def scaffolded(sandbox: Any, name: str = "reviews", **changes: Any) -> Path:
-    """Scaffold the component, then apply ``changes`` to its attributes (None deletes one, NULL writes null)."""
-    path: Path = sandbox.scaffold_component(component_cls=ArgillaReviewComponent, defs_path=name)
-    if changes:
-        body = yaml.safe_load((path / "defs.yaml").read_text())
-        for key, value in changes.items():
-            if value is None:
-                body["attributes"].pop(key, None)
-            else:
-                body["attributes"][key] = None if value is NULL else value
-        (path / "defs.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return path
+    return scaffold_component(sandbox, ArgillaReviewComponent, name, **changes)
 
 
-def error_text(err: BaseException) -> str:
-    """The messages of an exception and its causes (the component loader wraps the one that names the line)."""
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(str(current))
-        current = current.__cause__
-    return "\n".join(parts)
 
 
-def load_error(sandbox: Any, path: Path) -> str:
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=path):
-            pass
-    return error_text(raised.value)
 
 
 def materialize(defs: dg.Definitions, *names: str, partition: str | None = None,
                 instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets of ``defs`` (the others are their sources), with their checks."""
-    assets: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
-    return dg.materialize(assets, selection=list(names), resources=defs.resources,
-                          partition_key=partition, instance=instance or dg.DagsterInstance.ephemeral())
+    return materialize_selected(defs, *names, partition=partition, instance=instance)
 
 
 def tick(sensor: Any, defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None = None) -> Any:

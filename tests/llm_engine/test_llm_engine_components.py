@@ -9,7 +9,6 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dagster_labeling.llm_engine import (
@@ -20,6 +19,9 @@ from dagster_labeling.llm_engine import (
     build_llm_engine_fine_tune_asset,
     build_llm_engine_fine_tune_sensor,
 )
+from dagster_labeling.testing.components import component_load_error as load_error
+from dagster_labeling.testing.components import error_chain as error_text
+from dagster_labeling.testing.components import materialize_selected, scaffold_component
 from dagster_labeling.testing.pytest_plugin import LLMEngineEmulatorHandle
 
 FAST_POLL = 0.05
@@ -40,41 +42,16 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def scaffolded(sandbox: Any, component: type, name: str, **changes: Any) -> Path:
-    """Scaffold ``component``, then apply ``changes`` to its attributes (None deletes one)."""
-    path: Path = sandbox.scaffold_component(component_cls=component, defs_path=name)
-    if changes:
-        body = yaml.safe_load((path / "defs.yaml").read_text())
-        for key, value in changes.items():
-            if value is None:
-                body["attributes"].pop(key, None)
-            else:
-                body["attributes"][key] = value
-        (path / "defs.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return path
+    return scaffold_component(sandbox, component, name, **changes)
 
 
-def error_text(err: BaseException) -> str:
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(str(current))
-        current = current.__cause__
-    return "\n".join(parts)
 
 
-def load_error(sandbox: Any, path: Path) -> str:
-    with pytest.raises(Exception) as raised:
-        with sandbox.load_component_and_build_defs(defs_path=path):
-            pass
-    return error_text(raised.value)
 
 
 def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, *names: str, partition: str | None = None,
                 run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets of ``defs`` (the others are their sources)."""
-    assets: list[Any] = list(defs.assets or [])
-    return dg.materialize(assets, selection=list(names), resources=defs.resources,
-                          partition_key=partition, instance=instance, run_config=run_config)
+    return materialize_selected(defs, *names, partition=partition, instance=instance, run_config=run_config)
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursor: str | None = None) -> Any:

@@ -14,6 +14,8 @@ import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dagster_labeling.refuel import RefuelLabelingComponent
+from dagster_labeling.testing.components import error_chain as error_text
+from dagster_labeling.testing.components import materialize_selected
 from dagster_labeling.testing.pytest_plugin import RefuelEmulatorHandle
 
 PROJECT = "component-project"
@@ -51,22 +53,11 @@ def edit(path: Path, **changes: Any) -> None:
     (path / "defs.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
 
 
-def error_text(err: BaseException) -> str:
-    """The messages of an exception and its causes (the component loader wraps the one that names the line)."""
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(str(current))
-        current = current.__cause__
-    return "\n".join(parts)
 
 
 def materialize(defs: dg.Definitions, *names: str, instance: dg.DagsterInstance, partition: str | None = None,
                 tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets of ``defs`` (the others are their sources), with the component's checks."""
-    assets = [a for a in (defs.assets or []) if isinstance(a, dg.AssetsDefinition)]
-    return dg.materialize([*assets, *(defs.asset_checks or [])], selection=list(names), resources=defs.resources,
-                          partition_key=partition, instance=instance, tags=tags)
+    return materialize_selected(defs, *names, partition=partition, instance=instance, tags=tags)
 
 
 def tick(sensor: dg.SensorDefinition, defs: dg.Definitions, instance: dg.DagsterInstance,

@@ -7,10 +7,11 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dagster_labeling.scale import ScaleBatchComponent
+from dagster_labeling.testing.components import error_chain as error_text
+from dagster_labeling.testing.components import materialize_selected, scaffold_component
 from dagster_labeling.testing.pytest_plugin import ScaleEmulatorHandle
 
 
@@ -24,35 +25,14 @@ def scale_env(scale_emulator: ScaleEmulatorHandle, monkeypatch: pytest.MonkeyPat
 
 
 def scaffolded(sandbox: Any, name: str = "reviews", **changes: Any) -> Path:
-    """Scaffold the component, then apply ``changes`` to its attributes (None deletes one)."""
-    path: Path = sandbox.scaffold_component(component_cls=ScaleBatchComponent, defs_path=name)
-    if changes:
-        body = yaml.safe_load((path / "defs.yaml").read_text())
-        for key, value in changes.items():
-            if value is None:
-                body["attributes"].pop(key, None)
-            else:
-                body["attributes"][key] = value
-        (path / "defs.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return path
+    return scaffold_component(sandbox, ScaleBatchComponent, name, **changes)
 
 
-def error_text(err: BaseException) -> str:
-    """The messages of an exception and its causes (the component loader wraps the one that names the line)."""
-    parts = []
-    current: BaseException | None = err
-    while current is not None:
-        parts.append(str(current))
-        current = current.__cause__
-    return "\n".join(parts)
 
 
 def materialize(defs: dg.Definitions, *names: str, partition: str | None = None,
                 instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets of ``defs`` (the others are their sources)."""
-    assets = list(defs.assets or [])
-    return dg.materialize(assets, selection=list(names), resources=defs.resources, partition_key=partition,
-                          instance=instance or dg.DagsterInstance.ephemeral())
+    return materialize_selected(defs, *names, partition=partition, instance=instance)
 
 
 def test_scaffolded_component_materializes_against_the_emulator(scale_env: ScaleEmulatorHandle) -> None:
