@@ -38,6 +38,7 @@ from dagster_labeling.scale.resource import ScaleResource
 
 BATCH_NAME_META = "scale/batch_name"
 BATCH_STATE_META = "scale/batch_state"
+BATCH_WAITED_META = "scale/waited"  # the run waited for the batch (so the completion sensor leaves it alone)
 MAX_FAILED_ROWS_SHOWN = 50
 
 
@@ -187,6 +188,7 @@ def build_scale_batch_asset(
                 "dagster/row_count": len(frame),
                 BATCH_NAME_META: batch_name,
                 BATCH_STATE_META: state,
+                BATCH_WAITED_META: waits,
                 "scale/batch_url": dg.MetadataValue.url(submission.batch_url),
                 "scale/project": project,
                 "scale/tasks_created": len(submission.result.created),

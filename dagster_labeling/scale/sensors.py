@@ -12,7 +12,7 @@ from dagster_labeling._dagster.naming import PARTITION_SEPARATOR, partition_of
 from dagster_labeling._dagster.sensors import DEFAULT_MAX_ATTEMPTS, RunWatch
 from dagster_labeling.callbacks.inbox import InboxEvent
 from dagster_labeling.callbacks.sensors import build_callback_inbox_sensor
-from dagster_labeling.scale.assets import BATCH_NAME_META, BATCH_STATE_META
+from dagster_labeling.scale.assets import BATCH_NAME_META, BATCH_STATE_META, BATCH_WAITED_META
 from dagster_labeling.scale.models import Task
 from dagster_labeling.scale.resource import ScaleResource
 
@@ -30,7 +30,8 @@ def _iso(moment: dt.datetime) -> str:
 def _already_handled_by_dagster(
     instance: dg.DagsterInstance, batch_name: str, batch_asset: dg.AssetsDefinition | None, partition: str | None
 ) -> bool:
-    """True when a Dagster run already saw this batch complete (a blocking materialization or a launched run)."""
+    """True when a Dagster run already saw this batch complete: a run this sensor launched, or a materialization
+    that waited for it (a handed-off materialization that found the batch already complete does not count)."""
     if instance.get_run_records(dg.RunsFilter(tags={BATCH_TAG: batch_name}), limit=1):
         return True
     if batch_asset is None:
@@ -41,6 +42,9 @@ def _already_handled_by_dagster(
     meta = materialization.metadata
     name = meta.get(BATCH_NAME_META)
     state = meta.get(BATCH_STATE_META)
+    waited = meta.get(BATCH_WAITED_META)
+    if waited is not None and not getattr(waited, "value", waited):
+        return False  # handed off: even a batch already complete when the run looked is the sensor's to collect
     return (getattr(name, "value", name) == batch_name) and (getattr(state, "value", state) == "SUCCEEDED")
 
 

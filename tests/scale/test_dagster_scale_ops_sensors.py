@@ -231,6 +231,20 @@ def test_completion_sensor_skips_batches_a_blocking_run_finished(emu: ScaleEmula
     assert [r.partition_key for r in result.run_requests or []] == ["b"]
 
 
+def test_a_handed_off_rerun_of_a_complete_batch_leaves_it_to_the_sensor(emu: ScaleEmulatorHandle,
+                                                                        instance: dg.DagsterInstance) -> None:
+    """A hand-off re-run that finds its batch already complete (labelers finished) records SUCCEEDED but did not
+    wait: the sensor must still request the responses, or they are never collected."""
+    task_speed(emu, 0.0)
+    materialize_partition(emu, "a", instance=instance)
+    wait_batch_completed(emu, "reviews_batch__a")
+    materialize_partition(emu, "a", instance=instance)  # the re-run sees the batch complete, without waiting
+    meta = instance.get_latest_materialization_event(dg.AssetKey("reviews_batch")).asset_materialization.metadata
+    assert meta["scale/batch_state"].value == "SUCCEEDED" and meta["scale/waited"].value is False
+    result = tick(completion_sensor(), emu, instance, None)
+    assert [r.partition_key for r in result.run_requests or []] == ["a"]
+
+
 def test_completion_sensor_nothing_for_incomplete_batches(emu: ScaleEmulatorHandle,
                                                           instance: dg.DagsterInstance) -> None:
     task_speed(emu, 10_000.0)
