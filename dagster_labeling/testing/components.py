@@ -59,3 +59,17 @@ def materialize_selected(defs: dg.Definitions, *names: str, partition: str | Non
     return dg.materialize([*assets, *(defs.asset_checks or [])], selection=list(names), resources=defs.resources,
                           partition_key=partition, instance=instance or dg.DagsterInstance.ephemeral(),
                           run_config=run_config, tags=tags)
+
+
+def collected_by_sensors(defs: dg.Definitions) -> set[dg.AssetKey]:
+    """The assets a sensor of ``defs`` materializes, and what runs after them: what a user does not launch. A
+    sensor's own job that re-runs an asset the user launched (to reattach and collect) collects only what follows
+    it."""
+    graph = defs.resolve_asset_graph()
+    collected: set[dg.AssetKey] = set()
+    for sensor in defs.sensors or []:
+        for target in defs.resolve_sensor_def(sensor.name).targets:
+            targeted = set(defs.resolve_job_def(target.job_name).asset_layer.executable_asset_keys)
+            downstream = dg.AssetSelection.assets(*targeted).downstream().resolve(graph)
+            collected |= downstream if target.job_name.startswith("__anonymous") else downstream - targeted
+    return collected

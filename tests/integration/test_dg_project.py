@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from dagster_labeling.testing import EmulatorServer
+from dagster_labeling.testing.components import collected_by_sensors
 
 PLATFORMS = {"scale", "refuel", "llm_engine", "argilla", "adaptive"}
 DG = str(Path(sys.executable).with_name("dg"))
@@ -108,13 +109,9 @@ def test_scaffold_every_component_into_an_empty_project(tmp_path: Path, emulator
         monkeypatch.setenv(name, value)
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     defs = dg.load_from_defs_folder(path_within_project=package)
-    collected: set[dg.AssetKey] = set()
+    collected = collected_by_sensors(defs)
+    assert collected  # the scaffolds hand off: their sensors collect the responses, reviews, labels
     graph = defs.resolve_asset_graph()
-    for sensor in defs.sensors or []:
-        if sensor.has_anonymous_job or sensor.asset_selection is not None:
-            selection = sensor.asset_selection
-            if selection is not None:
-                collected |= selection.downstream().resolve(graph)
     launchable = [key for key in graph.materializable_asset_keys if key not in collected]
     assert launchable
     result = dg.materialize(list(defs.assets or []), selection=launchable, resources=defs.resources,

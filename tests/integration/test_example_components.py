@@ -21,6 +21,7 @@ from dagster_labeling.testing import (
     RefuelEmulator,
     ScaleEmulator,
 )
+from dagster_labeling.testing.components import collected_by_sensors
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "example_components"
@@ -81,19 +82,6 @@ def defs(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> dg.Defini
 
 def keys(names: set[str]) -> set[dg.AssetKey]:
     return {dg.AssetKey.from_user_string(n) for n in names}
-
-
-def collected_by_sensors(defs: dg.Definitions) -> set[dg.AssetKey]:
-    """Assets a sensor materializes, and what runs after them. A sensor's own job that re-runs an asset the user
-    launched (the fine-tune's collect job reattaches to the fine-tune) collects only what follows it."""
-    graph = defs.resolve_asset_graph()
-    collected: set[dg.AssetKey] = set()
-    for sensor in defs.sensors or []:
-        for target in defs.resolve_sensor_def(sensor.name).targets:
-            targeted = set(defs.resolve_job_def(target.job_name).asset_layer.executable_asset_keys)
-            downstream = dg.AssetSelection.assets(*targeted).downstream().resolve(graph)
-            collected |= downstream if target.job_name.startswith("__anonymous") else downstream - targeted
-    return collected
 
 
 def test_dg_loader_loads_every_platform(defs: dg.Definitions) -> None:

@@ -56,3 +56,27 @@ def test_every_example_asset_has_an_owner_and_the_pipeline_tags(monkeypatch: pyt
     owners = {spec.key.to_user_string(): spec.owners[0] for spec in specs}
     assert owners["review_sentiment_batch"] == "team:human-labeling"
     assert owners["sentiment_model"] == "team:ml-platform"
+
+
+def test_loading_the_example_makes_no_http_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Definitions load in every run worker and step process: they must not call any platform (issue 14)."""
+    import sys
+
+    import httpx
+
+    sent: list[str] = []
+
+    def record(self: object, request: httpx.Request, *args: object, **kwargs: object) -> httpx.Response:
+        sent.append(str(request.url))
+        raise AssertionError(f"HTTP request while loading definitions: {request.url}")
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", record)
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", record)
+    for name in ("SCALE_API_KEY", "REFUEL_API_KEY", "ARGILLA_API_KEY", "ADAPTIVE_API_KEY"):
+        monkeypatch.setenv(name, "emulator-key")
+    monkeypatch.setenv("ADAPTIVE_BASE_URL", "http://127.0.0.1:9/adaptive")
+    monkeypatch.delitem(sys.modules, "example_repo.definitions", raising=False)
+    example = importlib.import_module("example_repo.definitions")
+    dg.Definitions.validate_loadable(example.defs)
+    example.defs.resolve_asset_graph()
+    assert sent == []
