@@ -52,6 +52,7 @@ from dagster_labeling.adaptive.models import (
     Project,
 )
 from dagster_labeling.adaptive.operations import OPERATIONS
+from dagster_labeling.adaptive.training import TrainingMixin
 
 PLATFORM = "Adaptive ML"
 logger = logging.getLogger("dagster_labeling.adaptive")
@@ -160,7 +161,7 @@ def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AdaptiveClient(PlatformClient):
+class AdaptiveClient(TrainingMixin, PlatformClient):
     """Typed client for Adaptive ML. Use as a context manager, or call :meth:`close`.
 
     ``base_url`` is your deployment's address (the SDK's ``base_url``); the key goes as a Bearer token.

@@ -23,7 +23,8 @@ worth knowing:
   ``autoDeploy`` the best variant becomes the project's default model.
 * Jobs (recipe runs) go PENDING → RUNNING → COMPLETED over ``job_pending_seconds`` + ``job_run_seconds``
   of simulated time (scaled by the clock), with ``progress`` 0..1. Recipes whose key contains ``eval``
-  produce an ``EVALUATION`` artifact with ``byproducts.evalResults`` per model and metric; other recipes
+  (or whose args name a ``judge_model``, which must exist) produce an ``EVALUATION`` artifact with
+  ``byproducts.evalResults`` per model and metric (``args["metric"]``/``metrics``); other recipes
   produce a ``MODEL`` artifact and register the trained model (``args["output_model_key"]`` or
   ``<model>-<recipe>-<n>``). ``fail_jobs`` makes jobs end FAILED. ``CancelJob`` of a pending or running job
   takes effect after ``job_cancel_seconds`` (default 0: at once; the job keeps its status until then, as a
@@ -1106,7 +1107,7 @@ class AdaptiveEmulator(PlatformEmulator):
             raise GraphQLError("CreateJob needs a recipe")
         args = data.get("args") or {}
         models = [m for m in ([args.get("model")] + list(args.get("models") or [])) if m]
-        for m in models:
+        for m in [*models, *([args["judge_model"]] if args.get("judge_model") else [])]:
             self._model(m)
         n = next(self._seq)
         now = self.clock.now()
@@ -1114,7 +1115,8 @@ class AdaptiveEmulator(PlatformEmulator):
                "created": now, "started": None, "ended": None, "progress": 0.0, "error": None,
                "project": project["key"], "recipe": recipe_key, "args": args, "models": models,
                "numGpus": data.get("numGpus"), "computePool": data.get("computePool"), "n": n,
-               "evaluation": "eval" in recipe_key.lower(), "artifacts": [], "cancel_at": None}
+               "evaluation": "eval" in recipe_key.lower() or bool(args.get("judge_model")), "artifacts": [],
+               "cancel_at": None}
         self.jobs[job["id"]] = job
         self._advance_job(job, now)
         return self._job_json(job)
