@@ -185,7 +185,7 @@ class RunWatch:
 
 
 def tick_result(context: dg.SensorEvaluationContext, cursor: str, *, requests: Sequence[dg.RunRequest] = (),
-                events: Sequence[dg.AssetMaterialization] = (), nothing: str,
+                events: Sequence[dg.AssetMaterialization | dg.AssetObservation] = (), nothing: str,
                 watch: RunWatch | None = None) -> dg.SensorResult | dg.SkipReason:
     """The tick's run requests and events with the new cursor, or a skip (``nothing``) that still saves it.
 

@@ -34,6 +34,17 @@ from dagster_labeling.adaptive.models import (
     ModelService,
     Project,
 )
+from dagster_labeling.adaptive.training import (
+    CompletionsSource,
+    CustomGuidelines,
+    DatasetSource,
+    EvalScore,
+    EvaluationConfig,
+    Hyperparameters,
+    TrainingConfig,
+    evaluation_scores,
+    trained_model,
+)
 
 if TYPE_CHECKING:
     from dagster_labeling.adaptive.assets import (
@@ -44,6 +55,14 @@ if TYPE_CHECKING:
         build_adaptive_promote_winner_asset,
     )
     from dagster_labeling.adaptive.components import AdaptiveABTestComponent, AdaptiveInteractionsComponent
+    from dagster_labeling.adaptive.flows import (
+        build_adaptive_ab_significance_check,
+        build_adaptive_chat_asset,
+        build_adaptive_embeddings_asset,
+        build_adaptive_evaluation_asset,
+        build_adaptive_feedback_asset,
+        build_adaptive_training_asset,
+    )
     from dagster_labeling.adaptive.ops import (
         adaptive_ab_test_op,
         adaptive_ab_test_results_op,
@@ -63,6 +82,10 @@ _DAGSTER_PARTS = {
     "AdaptiveResource": "resource", "build_adaptive_ab_test_sensor": "sensors",
     "build_adaptive_job_sensor": "sensors",
     "AdaptiveABTestComponent": "components", "AdaptiveInteractionsComponent": "components",
+    **dict.fromkeys([
+        "build_adaptive_ab_significance_check", "build_adaptive_chat_asset", "build_adaptive_embeddings_asset",
+        "build_adaptive_evaluation_asset", "build_adaptive_feedback_asset", "build_adaptive_training_asset",
+    ], "flows"),
     **dict.fromkeys([
         "adaptive_ab_test_op", "adaptive_ab_test_results_op", "adaptive_log_interactions_op",
         "adaptive_run_job_op", "adaptive_upload_dataset_op",
@@ -92,4 +115,8 @@ __all__ = [
     "build_adaptive_job_asset", "build_adaptive_job_sensor", "build_adaptive_promote_winner_asset",
     "adaptive_ab_test_op", "adaptive_ab_test_results_op", "adaptive_log_interactions_op", "adaptive_run_job_op",
     "adaptive_upload_dataset_op",
+    "CompletionsSource", "CustomGuidelines", "DatasetSource", "EvalScore", "EvaluationConfig", "Hyperparameters",
+    "TrainingConfig", "evaluation_scores", "trained_model", "build_adaptive_ab_significance_check",
+    "build_adaptive_chat_asset", "build_adaptive_embeddings_asset", "build_adaptive_evaluation_asset",
+    "build_adaptive_feedback_asset", "build_adaptive_training_asset",
 ]

@@ -52,6 +52,7 @@ DEFAULT_MAX_P_VALUE = 0.05  # a result counts as significant at p <= this
 AB_TEST_KEY_META = "adaptive/ab_test"
 AB_TEST_STATUS_META = "adaptive/status"
 WINNER_META = "adaptive/winner"
+SIGNIFICANT_META = "adaptive/significant"
 ROW_LABEL = "dagster_row"
 """The label an interactions asset puts on every interaction it logs: ``<asset>[__<partition>]/<row key>``
 (injective: parts holding ``/`` or ``__`` get a readable prefix and a digest, see ``join_id``)."""
@@ -127,8 +128,11 @@ def ab_test_metadata(test: AbTest) -> dict[str, Any]:
                                            dg.TableColumn("estimate", "float"), dg.TableColumn("low", "float"),
                                            dg.TableColumn("high", "float")])),
     }
-    if test.report is not None and test.report.p_value is not None:
-        metadata["adaptive/p_value"] = float(test.report.p_value)
+    p_value = test.report.p_value if test.report is not None else None
+    if p_value is not None:
+        metadata["adaptive/p_value"] = float(p_value)
+    # a finished test whose winner is significant at DEFAULT_MAX_P_VALUE; False says "not significant" (or no result)
+    metadata[SIGNIFICANT_META] = test.status == "DONE" and p_value is not None and p_value <= DEFAULT_MAX_P_VALUE
     return metadata
 
 

@@ -223,6 +223,16 @@ class DirectScore(_Graph):
     created_at: Any = None
 
 
+class ComparisonScore(_Graph):
+    """A preference between two completions (``preferedCompletion``, sic, as the API spells it)."""
+
+    id: str
+    metric: Ref | None = None
+    prefered_completion: Ref | None = None
+    other_completion: Ref | None = None
+    created_at: Any = None
+
+
 class Label(_Graph):
     key: str
     value: str
@@ -237,6 +247,7 @@ class Interaction(_Graph):
     source: str | None = None
     model: Ref | None = None
     direct_scores: list[DirectScore] = Field(default_factory=list)
+    comparison_scores: list[ComparisonScore] = Field(default_factory=list)
     labels: list[Label] = Field(default_factory=list)
     created_at: Any = None
 

@@ -15,7 +15,9 @@ _JOB = ("id name status createdAt startedAt endedAt progress error kind artifact
         "modelService { key name } metric { key name } } } } } recipe { id key name } "
         "details { __typename ... on CustomRecipeJobDetails { args } }")
 _COMPLETION = (f"id chatMessages {{ role content }} completion source model {{ id key name }} "
-               f"directScores {{ id value details createdAt metric {{ {_METRIC} }} }} labels {{ key value }} "
+               f"directScores {{ id value details createdAt metric {{ {_METRIC} }} }} "
+               "comparisonScores { id createdAt metric { id key name } preferedCompletion { id } "
+               "otherCompletion { id } } labels { key value } "
                "createdAt")
 
 OPERATIONS: dict[str, str] = {

@@ -25,6 +25,7 @@ from dagster_labeling.adaptive.assets import (
     ab_test_metadata,
     job_metadata,
 )
+from dagster_labeling.adaptive.flows import eval_observations
 from dagster_labeling.adaptive.models import AbTest
 from dagster_labeling.adaptive.resource import AdaptiveResource
 
@@ -67,12 +68,14 @@ def build_adaptive_ab_test_sensor(
     minimum_interval_seconds: int = 300,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """A sensor reporting the A/B tests of ``project`` that reached DONE, each once.
+    """A sensor reporting the A/B tests of ``project`` that ended (DONE or CANCELLED), each once.
 
     For each (at most ``max_tests_per_tick`` per tick) it emits a materialization of ``asset_key`` (default:
-    ``ab_test_asset``'s key; for a test that asset started, in the test's partition) with the winner, p-value
-    and per-model estimates, and/or a ``RunRequest`` for ``target``/``job`` (``run_key=<sensor>:<test>``,
-    tags with the test and the winner). Tests a run of ``ab_test_asset`` already waited for are skipped. On
+    ``ab_test_asset``'s key; for a test that asset started, in the test's partition) with the status, winner,
+    p-value, whether the winner is significant (``adaptive/significant``) and per-model estimates, and, for a
+    DONE test, a ``RunRequest`` for ``target``/``job`` (``run_key=<sensor>:<test>``, tags with the test and the
+    winner; a cancelled test has no result to act on, so it is logged and recorded only). The tick log says
+    whether each winner is significant. Tests a run of ``ab_test_asset`` already waited for are skipped. On
     the first tick, tests already done are only recorded unless ``report_existing``. A requested run that ends
     FAILURE or CANCELED is requested again, up to ``max_attempts`` runs (see ``RunWatch``).
 
@@ -101,7 +104,8 @@ def build_adaptive_ab_test_sensor(
         events: list[dg.AssetMaterialization] = []
         requests: list[dg.RunRequest] = []
         with adaptive.get_client() as client:
-            finished = [t.key for t in client.list_ab_tests(project, status="done")]
+            finished = list(dict.fromkeys([t.key for t in client.list_ab_tests(project, status="done")]
+                                          + [t.key for t in client.list_ab_tests(project, status="cancelled")]))
             done = reported.new(finished, report_existing=report_existing)
             baseline = reported.first_tick and not report_existing
             waited = _waited_for(context.instance, ab_test_asset, AB_TEST_KEY_META, "DONE") if done else set()
@@ -112,14 +116,15 @@ def build_adaptive_ab_test_sensor(
                     continue
                 test = client.get_ab_test(test_key)
                 winner = test.winner() or ""
-                context.log.info(ab_test_summary(test))
+                cancelled = test.status == "CANCELLED"
+                (context.log.warning if cancelled else context.log.info)(ab_test_summary(test))
                 partition = None
                 if partitioned:
                     _, partition = _partition_of(ab_test_asset, base, test_key, context.instance)
                 if key is not None:
                     events.append(dg.AssetMaterialization(asset_key=key, partition=partition,
                                                           metadata=ab_test_metadata(test)))
-                if target is not None or job is not None:
+                if (target is not None or job is not None) and not cancelled:
                     requests.append(watch.request(dg.RunRequest(
                         run_key=f"{name}:{test_key}", partition_key=partition,
                         tags={AB_TEST_TAG: test_key, WINNER_META: winner})))
@@ -139,6 +144,9 @@ def ab_test_summary(test: AbTest, max_p_value: float = DEFAULT_MAX_P_VALUE) -> s
     """One line for the tick's log: the test, its winner and whether the difference is significant."""
     p_value = test.report.p_value if test.report else None
     winner = test.winner()
+    if test.status == "CANCELLED":
+        leading = f"; {winner} was leading" if winner else ""
+        return f"A/B test {test.key} was cancelled: no result{leading} ({test.scores or 0} scores)."
     if winner is None:
         return f"A/B test {test.key} finished without a result (no scores)."
     significance = "no p-value" if p_value is None else (
@@ -188,7 +196,7 @@ def build_adaptive_job_sensor(
         reported = ReportedOnce(context.cursor, "reported")
         watch = RunWatch(context, name, context.cursor, max_attempts=max_attempts)
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
-        events: list[dg.AssetMaterialization] = []
+        events: list[dg.AssetMaterialization | dg.AssetObservation] = []
         requests: list[dg.RunRequest] = []
         with adaptive.get_client() as client:
             finished = {j.id: j for j in client.list_jobs(project)
@@ -206,6 +214,7 @@ def build_adaptive_job_sensor(
                 if job_asset is not None and belongs:
                     events.append(dg.AssetMaterialization(asset_key=job_asset.key, partition=partition,
                                                           metadata=job_metadata(remote)))
+                    events.extend(eval_observations(job_asset.key, partition, remote))
                 if target is not None or job is not None:
                     requests.append(watch.request(dg.RunRequest(run_key=f"{name}:{job_id}", tags={JOB_TAG: job_id},
                                                                 partition_key=partition if belongs else None)))

@@ -229,7 +229,9 @@ def test_job_sensor_reports_a_handed_off_job_in_its_partition(adaptive_emulator:
     adaptive_emulator.complete_all()
     done, cursor = tick(cursor)
     assert isinstance(done, dg.SensorResult)
-    [event] = done.asset_events
+    [event] = [e for e in done.asset_events if isinstance(e, dg.AssetMaterialization)]
+    observed = [e for e in done.asset_events if isinstance(e, dg.AssetObservation)]  # one per evaluated model
+    assert sorted(o.metadata["adaptive/model"].value for o in observed) == sorted([LLAMA, QWEN])
     assert event.asset_key == evaluation.key and event.partition == "w1"
     assert event.metadata["adaptive/job_id"].value == job_id and event.metadata["adaptive/status"].value == "COMPLETED"
     assert any(k.startswith("adaptive/mean/") for k in event.metadata)
