@@ -36,6 +36,7 @@ from dagster_labeling._core import (
     mask,
 )
 from dagster_labeling._core.encoding import dumps
+from dagster_labeling.adaptive.admin import AdminMixin
 from dagster_labeling.adaptive.errors import AdaptiveGraphQLError, AdaptiveNotFound, adaptive_error_class
 from dagster_labeling.adaptive.handles import AdaptiveAbTestHandle, AdaptiveJobHandle, AdaptiveUploadHandle
 from dagster_labeling.adaptive.models import (
@@ -52,6 +53,7 @@ from dagster_labeling.adaptive.models import (
     Project,
 )
 from dagster_labeling.adaptive.operations import OPERATIONS
+from dagster_labeling.adaptive.recipes import RecipesMixin
 from dagster_labeling.adaptive.training import TrainingMixin
 
 PLATFORM = "Adaptive ML"
@@ -161,7 +163,7 @@ def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AdaptiveClient(TrainingMixin, PlatformClient):
+class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
     """Typed client for Adaptive ML. Use as a context manager, or call :meth:`close`.
 
     ``base_url`` is your deployment's address (the SDK's ``base_url``); the key goes as a Bearer token.
@@ -576,7 +578,15 @@ class AdaptiveClient(TrainingMixin, PlatformClient):
         return service
 
     def update_model(self, project: str, model: str, *, is_default: bool | None = None,
-                     desired_online: bool | None = None) -> ModelService:
+                     desired_online: bool | None = None, attached: bool | None = None) -> ModelService:
+        """Change a project's model (``models.update``). ``attached`` is the seed's: ``True`` adds the model to the
+        project first, ``False`` detaches it (alone: returns the service as it was)."""
+        if attached is False:
+            if is_default is not None or desired_online is not None:
+                raise InvalidInput("A model being detached takes no other change.", field="attached")
+            return self._detach_from_project(project, model)
+        if attached:
+            self._add_to_project(project, model)
         data = self.graphql("UpdateModel", {"input": {
             "project": _key(project, "project"), "modelService": _key(model, "model"), "isDefault": is_default,
             "desiredOnline": desired_online, "placement": None, "speculativeDecoding": None}})

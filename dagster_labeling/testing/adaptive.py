@@ -58,6 +58,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from dagster_labeling.testing.adaptive_admin import AdaptiveAdminEmulatorMixin
 from dagster_labeling.testing.base import (
     DEFAULT_API_KEY,
     HTTPError,
@@ -165,7 +166,7 @@ def _cursor_position(cursor: Any) -> list[Any]:
     return position
 
 
-class AdaptiveEmulator(PlatformEmulator):
+class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
     """Adaptive ML: projects, metrics, completions and feedback, A/B tests, models, datasets, recipe jobs."""
 
     name = "adaptive"
@@ -218,8 +219,6 @@ class AdaptiveEmulator(PlatformEmulator):
             "DeployModel": ("deployModel", self._op_deploy_model),
             "UpdateModel": ("updateModelService", self._op_update_model),
             "RemoveModelFromProject": ("removeModelFromProject", self._op_remove_model),
-            "AddExternalModel": ("addExternalModel", self._op_add_external_model),
-            "TerminateModel": ("terminateModel", self._op_terminate_model),
             "LoadDataset": ("createDataset", self._op_load_dataset),
             "ListDatasets": ("datasets", self._op_list_datasets),
             "DescribeDataset": ("dataset", self._op_describe_dataset),
@@ -233,6 +232,7 @@ class AdaptiveEmulator(PlatformEmulator):
             "DeleteJob": ("deleteJob", self._op_delete_job),
             "UpdateJob": ("updateJob", self._op_update_job),
         }
+        self.operations.update(self.admin_operations())  # models, compute pools, recipes, graders, admin objects
         self._clear_state()
 
     # -- state -----------------------------------------------------------------------------------------
@@ -253,6 +253,7 @@ class AdaptiveEmulator(PlatformEmulator):
         self.user = {"id": self._uuid(), "name": "Emulator User", "email": "emulator@example.com"}
         for key, name, backbone in SEED_MODELS:
             self._add_model(key, name, backbone=backbone, created=now)
+        self._clear_admin_state()
 
     def reset(self) -> None:
         """Forget every project, metric, completion, score, A/B test, dataset, upload, job and non-seed model."""
@@ -923,25 +924,6 @@ class AdaptiveEmulator(PlatformEmulator):
         del project["services"][service["key"]]
         return True
 
-    def _op_add_external_model(self, v: dict[str, Any]) -> Any:
-        data = v.get("input") or {}
-        provider = data.get("provider")
-        if provider not in ("OPEN_AI", "LEGACY_OPEN_AI", "GOOGLE", "ANTHROPIC"):
-            raise GraphQLError(f"Unsupported external provider {provider!r}")
-        name = data.get("name") or ""
-        key = _slug(name)
-        if key in self.models:
-            raise GraphQLError(f"Model with key {key!r} already exists")
-        return self._model_json(self._add_model(key, name, external=provider, online="ONLINE"))
-
-    def _op_terminate_model(self, v: dict[str, Any]) -> Any:
-        model = self._model(v.get("idOrKey"))
-        model["online"] = "OFFLINE"
-        for p in self.projects.values():
-            if model["key"] in p["services"]:
-                p["services"][model["key"]]["desiredOnline"] = False
-        return "terminated"
-
     # -- datasets --------------------------------------------------------------------------------------
     def _dataset_json(self, d: dict[str, Any]) -> dict[str, Any]:
         return {k: d[k] for k in ("id", "key", "name", "createdAt", "kind", "records")} | {
@@ -1159,7 +1141,8 @@ class AdaptiveEmulator(PlatformEmulator):
                   or f"{base or 'model'}-{_slug(job['recipe'])}-{job['n']}")
         if key not in self.models:
             backbone = self.models[base]["backbone"] or base if base else None
-            self._add_model(key, str(job["args"].get("output_model_name") or key), backbone=backbone, adapter=True)
+            self._add_model(key, str(job["args"].get("output_model_name") or key), backbone=backbone,
+                            adapter=not job.get("import"))
         return {"id": self._uuid(), "name": key, "kind": "MODEL", "status": "READY", "uri": f"model://{key}",
                 "metadata": {"model_key": key}, "createdAt": _ms(self.clock.now()), "byproducts": None}
 
