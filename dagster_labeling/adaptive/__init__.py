@@ -11,6 +11,21 @@ recipe job (training, evaluation) asset, a dataset asset.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from dagster_labeling.adaptive.admin_models import (
+    ComputeConfig,
+    ComputePool,
+    FunctionGraderValidation,
+    Grader,
+    HarmonyGroup,
+    Recipe,
+    RegisteredModel,
+    RewardServer,
+    RewardServerTest,
+    Role,
+    ServiceAccount,
+    Team,
+    User,
+)
 from dagster_labeling.adaptive.client import AdaptiveAbTestHandle, AdaptiveClient, AdaptiveJobHandle
 from dagster_labeling.adaptive.errors import (
     AdaptiveBadRequest,
@@ -119,4 +134,6 @@ __all__ = [
     "TrainingConfig", "evaluation_scores", "trained_model", "build_adaptive_ab_significance_check",
     "build_adaptive_chat_asset", "build_adaptive_embeddings_asset", "build_adaptive_evaluation_asset",
     "build_adaptive_feedback_asset", "build_adaptive_training_asset",
+    "ComputeConfig", "ComputePool", "FunctionGraderValidation", "Grader", "HarmonyGroup", "Recipe", "RegisteredModel",
+    "RewardServer", "RewardServerTest", "Role", "ServiceAccount", "Team", "User",
 ]
