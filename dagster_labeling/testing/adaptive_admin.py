@@ -1,5 +1,6 @@
 """The Adaptive ML emulator's models, compute pools, recipes, graders, reward servers (remote envs) and admin
-objects (users, teams, roles, permissions), on the wire API of ``adaptive-sdk`` 0.14.2.
+objects (users, teams, roles, permissions: :mod:`.adaptive_users`), on the wire API of ``adaptive-sdk`` 0.14.2;
+the input types it checks are in :mod:`.adaptive_inputs`.
 
 :class:`AdaptiveAdminEmulatorMixin` is inherited by :class:`~dagster_labeling.testing.adaptive.AdaptiveEmulator`:
 its ``_op_*`` handlers join the emulator's ``operationName`` dispatch (:meth:`admin_operations`) and its state is
@@ -25,178 +26,19 @@ inference partition of every harmony group of a pool (0..world size); a reward s
 import ast
 import hashlib
 import io
-import json
 import re
-import uuid
 import zipfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from dagster_labeling.testing.base import REDACTED, Request, parse_auth_key, strict_json_loads
-
-if TYPE_CHECKING:
-    from dagster_labeling.testing.clock import Clock
-
-PERMISSIONS = (
-    "project:read", "project:write", "project:admin", "model:read", "model:write", "model:deploy",
-    "dataset:read", "dataset:write", "job:read", "job:write", "feedback:read", "feedback:write",
-    "grader:read", "grader:write", "recipe:read", "recipe:write", "compute_pool:read", "compute_pool:write",
-    "user:read", "user:write", "team:read", "team:write", "role:read", "role:write",
-)
-_CREDENTIAL_NAME = re.compile(r"token|apikey|api_key|secret|password", re.IGNORECASE)
-_SYSTEM_NAME = re.compile(r"^[a-z0-9_-]+$")
-
-# Input types of the 0.14.2 schema that these handlers take: field -> (GraphQL type, required). A type is a
-# scalar (String, Int, Float, Boolean, JSON, IdOrKey), an enum (a tuple of values), another input type's name,
-# or a list of one (["Name"]).
-ENUMS: dict[str, tuple[str, ...]] = {
-    "ExternalModelProviderName": ("OPEN_AI", "LEGACY_OPEN_AI", "GOOGLE", "ANTHROPIC"),
-    "GraderTypeEnum": ("JUDGE", "PREBUILT", "REMOTE", "CUSTOM", "FUNCTION"),
-    "PrebuiltCriteriaKey": ("FAITHFULNESS", "ANSWER_RELEVANCY", "CONTEXT_RELEVANCY"),
-    "MetricKind": ("SCALAR", "BOOL"),
-    "MetricScoringType": ("HIGHER_IS_BETTER", "LOWER_IS_BETTER"),
-    "UserType": ("HUMAN", "SYSTEM"),
-}
-_OPENAI = {"apiKey": ("String", True), "externalModelId": ("String", True), "endpoint": ("String", False),
-           "extraParams": ("JSON", False)}
-INPUTS: dict[str, dict[str, tuple[Any, bool]]] = {
-    "AddHFModelInput": {"modelId": ("String", True), "outputModelName": ("String", True),
-                        "outputModelKey": ("IdOrKey", False), "hfToken": ("String", True),
-                        "computePool": ("String", False), "numGpus": ("Int", False)},
-    "AddExternalModelInput": {"name": ("String", True), "provider": ("ExternalModelProviderName", True),
-                              "providerData": ("ModelProviderDataInput", False), "description": ("String", False)},
-    "ModelProviderDataInput": {"openAI": ("OpenAIProviderDataInput", False),
-                               "legacyOpenAI": ("OpenAIProviderDataInput", False),
-                               "google": ("GoogleProviderDataInput", False),
-                               "anthropic": ("AnthropicProviderDataInput", False)},
-    "OpenAIProviderDataInput": _OPENAI,
-    "AnthropicProviderDataInput": _OPENAI,
-    "GoogleProviderDataInput": {"apiKey": ("String", True), "externalModelId": ("String", True),
-                                "endpoint": ("String", False)},
-    "ModelComputeConfigInput": {"tp": ("Int", False), "kvCacheLen": ("Int", False), "maxSeqLen": ("Int", False)},
-    "ResizePartitionInput": {"computePool": ("String", True), "size": ("Int", True)},
-    "CreateRecipeInput": {"name": ("String", True), "key": ("IdOrKey", False), "description": ("String", False),
-                          "labels": (["LabelInput"], False), "entrypoint": ("String", False),
-                          "configEntrypoint": ("String", False)},
-    "UpdateRecipeInput": {"name": ("String", False), "description": ("String", False),
-                          "labels": (["LabelInput"], False), "entrypoint": ("String", False),
-                          "configEntrypoint": ("String", False)},
-    "LabelInput": {"key": ("String", True), "value": ("String", True)},
-    "CustomRecipeFilterInput": {"labels": (["LabelFilter"], False)},
-    "LabelFilter": {"key": ("String", True), "value": (["String"], False)},
-    "GraderCreateInput": {"name": ("String", True), "key": ("IdOrKey", False), "graderType": ("GraderTypeEnum", True),
-                          "graderConfig": ("GraderConfigInput", True), "metric": ("MetricCreate", False)},
-    "GraderUpdateInput": {"name": ("String", False), "graderType": ("GraderTypeEnum", False),
-                          "graderConfig": ("GraderConfigInput", False)},
-    "GraderConfigInput": {"judge": ("JudgeConfigInput", False), "prebuilt": ("PrebuiltConfigInput", False),
-                          "remote": ("RemoteConfigInput", False), "custom": ("CustomConfigInput", False),
-                          "function": ("FunctionConfigInput", False)},
-    "JudgeConfigInput": {"model": ("String", True), "criteria": ("String", True),
-                         "examples": (["JudgeExampleInput"], True), "systemTemplate": ("String", True),
-                         "userTemplate": ("String", True)},
-    "JudgeExampleInput": {"input": (["JudgeExampleInputTurnEntry"], True), "reasoning": ("String", False),
-                          "output": ("String", True), "pass": ("Boolean", True), "id": ("IdOrKey", False)},
-    "JudgeExampleInputTurnEntry": {"role": ("String", True), "content": ("String", True)},
-    "PrebuiltConfigInput": {"key": ("PrebuiltCriteriaKey", True), "model": ("String", True)},
-    "RemoteConfigInput": {"url": ("String", True)},
-    "CustomConfigInput": {"description": ("String", False)},
-    "FunctionConfigInput": {"sourceCode": ("String", True), "description": ("String", False)},
-    "MetricCreate": {"name": ("String", True), "key": ("IdOrKey", False), "kind": ("MetricKind", True),
-                     "scoringType": ("MetricScoringType", False), "description": ("String", False),
-                     "unit": ("String", False)},
-    "RemoteEnvCreate": {"url": ("String", True), "key": ("IdOrKey", False), "name": ("String", False),
-                        "description": ("String", False)},
-    "UserCreate": {"email": ("String", False), "name": ("String", True), "teams": (["UserCreateTeamWithRole"], True),
-                   "userType": ("UserType", False), "generateApiKey": ("Boolean", False)},
-    "UserCreateTeamWithRole": {"team": ("String", True), "role": ("String", True)},
-    "TeamMemberSet": {"user": ("String", True), "team": ("String", True), "role": ("String", True)},
-    "TeamMemberRemove": {"user": ("String", True), "team": ("String", True)},
-    "TeamCreate": {"key": ("IdOrKey", False), "name": ("String", True)},
-    "RoleCreate": {"key": ("IdOrKey", False), "name": ("String", True), "permissions": (["String"], True)},
-}
-_SCALARS: dict[str, Callable[[Any], bool]] = {
-    "String": lambda v: isinstance(v, str), "IdOrKey": lambda v: isinstance(v, str),
-    "Int": lambda v: isinstance(v, int) and not isinstance(v, bool) and -2**31 <= v < 2**31,
-    "Float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "Boolean": lambda v: isinstance(v, bool), "JSON": lambda v: True,
-}
+from dagster_labeling.testing.adaptive_inputs import _fingerprint, _ms, _slug, check_input, redact_graphql_body
+from dagster_labeling.testing.adaptive_users import AdaptiveUsersEmulatorMixin
 
 
-def _ms(ts: float) -> int:
-    return int(ts * 1000)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def check_input(value: Any, type_name: Any, where: str) -> None:
-    """Raise a GraphQL error unless ``value`` is a valid ``type_name`` (see :data:`INPUTS`); ``None`` passes here
-    (required fields are checked by the enclosing object)."""
-    from dagster_labeling.testing.adaptive import GraphQLError
-
-    if value is None:
-        return
-    if isinstance(type_name, list):
-        if not isinstance(value, list):
-            raise GraphQLError(f"Invalid value for {where}: expected a list of {type_name[0]}, got {value!r}")
-        for i, item in enumerate(value):
-            if item is None:
-                raise GraphQLError(f"Invalid value for {where}[{i}]: {type_name[0]}! must not be null")
-            check_input(item, type_name[0], f"{where}[{i}]")
-        return
-    if type_name in _SCALARS:
-        if not _SCALARS[type_name](value):
-            raise GraphQLError(f"Invalid value for {where}: expected {type_name}, got {value!r}")
-        return
-    if type_name in ENUMS:
-        if value not in ENUMS[type_name]:
-            raise GraphQLError(f'Invalid value for {where}: enumeration type "{type_name}" does not contain the '
-                               f'value {value!r}')
-        return
-    fields = INPUTS[type_name]
-    if not isinstance(value, dict):
-        raise GraphQLError(f"Invalid value for {where}: expected an input object {type_name}, got {value!r}")
-    for name in value:
-        if name not in fields:
-            raise GraphQLError(f'Invalid value for {where}: unknown field "{name}" of type "{type_name}"')
-    for name, (field_type, required) in fields.items():
-        if required and value.get(name) is None:
-            raise GraphQLError(f'Invalid value for {where}: field "{name}" of type "{type_name}" is required but '
-                               f'not provided')
-        check_input(value.get(name), field_type, f"{where}.{name}")
-
-
-class AdaptiveAdminEmulatorMixin:
+class AdaptiveAdminEmulatorMixin(AdaptiveUsersEmulatorMixin):
     """Models (HF import, external, compute config, terminate), compute pools, recipes, graders, remote envs and
     users/teams/roles/permissions of the Adaptive emulator."""
-
-    if TYPE_CHECKING:
-        api_key: str
-        clock: Clock
-        projects: dict[str, dict[str, Any]]
-        models: dict[str, dict[str, Any]]
-        metrics: dict[str, dict[str, Any]]
-        jobs: dict[str, dict[str, Any]]
-        team: dict[str, Any]
-        user: dict[str, Any]
-        _seq: Any
-
-        def _uuid(self) -> str: ...
-        def _project(self, ref: Any) -> dict[str, Any]: ...
-        def _model(self, ref: Any) -> dict[str, Any]: ...
-        def _model_json(self, model: dict[str, Any], nested: bool = False) -> dict[str, Any]: ...
-        def _metric_json(self, metric: dict[str, Any], admin: bool = False) -> dict[str, Any]: ...
-        def _add_model(self, key: str, name: str, *, backbone: str | None = None, external: str | None = None,
-                       adapter: bool = False, created: float | None = None,
-                       online: str = "OFFLINE") -> dict[str, Any]: ...
-        def _advance_job(self, job: dict[str, Any], now: float) -> None: ...
-        def _job_json(self, job: dict[str, Any]) -> dict[str, Any]: ...
 
     # -- wiring ----------------------------------------------------------------------------------------
     def admin_operations(self) -> dict[str, tuple[str, Callable[[dict[str, Any]], Any]]]:
@@ -253,18 +95,7 @@ class AdaptiveAdminEmulatorMixin:
         self.remote_envs: dict[str, dict[str, Any]] = {}
         self.reachable_reward_servers: dict[str, dict[str, str]] = {}
         self.model_credentials: dict[str, str] = {}  # model key -> fingerprint of its provider API key
-        self.service_key_fingerprints: set[str] = set()
-        self.teams: dict[str, dict[str, Any]] = {"default": dict(self.team)}
-        self.roles: dict[str, dict[str, Any]] = {}
-        for key, name, permissions in (("admin", "Admin", list(PERMISSIONS)),
-                                       ("member", "Member", [p for p in PERMISSIONS if not p.startswith(
-                                           ("user:", "team:", "role:")) and not p.endswith(":admin")]),
-                                       ("read-only", "Read only", [p for p in PERMISSIONS if p.endswith(":read")])):
-            self.roles[key] = {"id": self._uuid(), "key": key, "name": name, "createdAt": now,
-                               "permissions": permissions}
-        self.users: dict[str, dict[str, Any]] = {self.user["email"]: {
-            "id": self.user["id"], "email": self.user["email"], "name": self.user["name"], "createdAt": now,
-            "type": "HUMAN", "teams": {"default": "admin"}}}
+        self._clear_users_state(now)
 
     # -- test helpers ----------------------------------------------------------------------------------
     def add_reachable_reward_server(self, url: str, name: str = "reward-server", version: str = "1.0.0",
@@ -274,42 +105,11 @@ class AdaptiveAdminEmulatorMixin:
             self.reachable_reward_servers[url] = {"name": name, "version": version, "description": description}
 
     # -- credentials: never echoed, never logged ---------------------------------------------------------
-    def authenticate(self, request: Request) -> None:
-        key = parse_auth_key(request.headers.get("authorization"))
-        if key is not None and _fingerprint(key) in getattr(self, "service_key_fingerprints", ()):
-            return
-        super().authenticate(request)  # type: ignore[misc]
-
     def log_request(self, method: str, raw_path: str, query_string: str, raw_headers: list[tuple[bytes, bytes]],
                     body: bytes) -> None:
         if raw_path.endswith("/api/graphql") and body.startswith(b"{"):
             body = redact_graphql_body(body)
         super().log_request(method, raw_path, query_string, raw_headers, body)  # type: ignore[misc]
-
-    # -- errors and lookups ----------------------------------------------------------------------------
-    @staticmethod
-    def _error(message: str) -> Exception:
-        from dagster_labeling.testing.adaptive import GraphQLError
-        return GraphQLError(message)
-
-    @staticmethod
-    def _not_found(entity: str, ref: Any, extra: str = "") -> Exception:
-        from dagster_labeling.testing.adaptive import EntityNotFound
-        return EntityNotFound(entity, ref, extra)
-
-    def _arg(self, v: dict[str, Any], name: str, type_name: Any, operation: str) -> Any:
-        value = v.get(name)
-        if value is None:
-            raise self._error(f'{operation}: argument "{name}" of type "{type_name}!" is required but not provided')
-        check_input(value, type_name, f'argument "{name}"')
-        return value
-
-    @staticmethod
-    def _find(items: dict[str, dict[str, Any]], ref: Any, **scope: Any) -> dict[str, Any] | None:
-        for item in items.values():
-            if all(item.get(k) == v for k, v in scope.items()) and ref in (item["id"], item["key"]):
-                return item
-        return None
 
     # -- models ----------------------------------------------------------------------------------------
     def _op_add_hf_model(self, v: dict[str, Any]) -> Any:
@@ -701,145 +501,3 @@ class AdaptiveAdminEmulatorMixin:
             raise self._not_found("remote env", ref)
         del self.remote_envs[env["id"]]
         return f"Remote env {env['key']} removed"
-
-    # -- users, teams, roles, permissions --------------------------------------------------------------
-    def _user_json(self, u: dict[str, Any]) -> dict[str, Any]:
-        return {"id": u["id"], "email": u["email"], "name": u["name"], "createdAt": u["createdAt"],
-                "teams": [{"team": dict(self.teams[t]), "role": dict(self.roles[r])} for t, r in u["teams"].items()]}
-
-    def _user(self, ref: Any) -> dict[str, Any]:
-        found = self.users.get(ref) or next((u for u in self.users.values() if u["id"] == ref), None)
-        if found is None:
-            raise self._not_found("user", ref)
-        return found
-
-    def _team_role(self, team: str, role: str) -> tuple[str, str]:
-        t = self._find(self.teams, team)
-        if t is None:
-            raise self._not_found("team", team)
-        r = self._find(self.roles, role)
-        if r is None:
-            raise self._not_found("role", role)
-        return t["key"], r["key"]
-
-    def _op_me(self, v: dict[str, Any]) -> Any:
-        return self._user_json(self.users[self.user["email"]])
-
-    def _op_list_users(self, v: dict[str, Any]) -> Any:
-        return [self._user_json(u) for u in self.users.values()]
-
-    def _op_create_user(self, v: dict[str, Any]) -> Any:
-        data = self._arg(v, "input", "UserCreate", "CreateUser")
-        system = data.get("userType") == "SYSTEM"
-        if system and not _SYSTEM_NAME.match(data["name"]):
-            raise self._error(f"A system user's name takes lowercase letters, digits, '-' and '_', got "
-                              f"{data['name']!r}")
-        email = data.get("email") or (f"{data['name']}@system.adaptive.local" if system else None)
-        if not email:
-            raise self._error("A human user needs an email")
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            raise self._error(f"Invalid email {email!r}")
-        if email in self.users:
-            raise self._error(f"User with email {email!r} already exists")
-        memberships = dict(self._team_role(m["team"], m["role"]) for m in data["teams"])
-        user = {"id": self._uuid(), "email": email, "name": data["name"], "createdAt": _ms(self.clock.now()),
-                "type": "SYSTEM" if system else "HUMAN", "teams": memberships}
-        self.users[email] = user
-        api_key = None
-        if data.get("generateApiKey"):
-            api_key = f"sk-adaptive-{uuid.uuid4().hex}"
-            self.service_key_fingerprints.add(_fingerprint(api_key))
-        return {"user": self._user_json(user), "generatedApiKey": api_key}
-
-    def _op_delete_user(self, v: dict[str, Any]) -> Any:
-        user = self._user(self._arg(v, "user", "IdOrKey", "DeleteUser"))
-        if user["id"] == self.user["id"]:
-            raise self._error("You cannot delete your own user")
-        del self.users[user["email"]]
-        return self._user_json(user)
-
-    def _op_set_team_member(self, v: dict[str, Any]) -> Any:
-        data = self._arg(v, "input", "TeamMemberSet", "UpdateUser")
-        user = self._user(data["user"])
-        team, role = self._team_role(data["team"], data["role"])
-        user["teams"][team] = role
-        return {"user": self._user_json(user), "team": dict(self.teams[team]), "role": dict(self.roles[role])}
-
-    def _op_remove_team_member(self, v: dict[str, Any]) -> Any:
-        data = self._arg(v, "input", "TeamMemberRemove", "RemoveTeamMember")
-        user = self._user(data["user"])
-        team = self._find(self.teams, data["team"])
-        if team is None:
-            raise self._not_found("team", data["team"])
-        if team["key"] not in user["teams"]:
-            raise self._error(f"User {user['email']!r} is not a member of team {team['key']!r}")
-        del user["teams"][team["key"]]
-        return self._user_json(user)
-
-    def _op_list_teams(self, v: dict[str, Any]) -> Any:
-        return [dict(t) for t in self.teams.values()]
-
-    def _op_create_team(self, v: dict[str, Any]) -> Any:
-        data = self._arg(v, "input", "TeamCreate", "CreateTeam")
-        key = data.get("key") or _slug(data["name"])
-        if not key:
-            raise self._error("Team key must not be empty")
-        if key in self.teams:
-            raise self._error(f"Team with key {key!r} already exists")
-        self.teams[key] = {"id": self._uuid(), "key": key, "name": data["name"], "createdAt": _ms(self.clock.now())}
-        return dict(self.teams[key])
-
-    def _op_list_roles(self, v: dict[str, Any]) -> Any:
-        return [dict(r, permissions=list(r["permissions"])) for r in self.roles.values()]
-
-    def _op_create_role(self, v: dict[str, Any]) -> Any:
-        data = self._arg(v, "input", "RoleCreate", "CreateRole")
-        key = data.get("key") or _slug(data["name"])
-        if not key:
-            raise self._error("Role key must not be empty")
-        if key in self.roles:
-            raise self._error(f"Role with key {key!r} already exists")
-        unknown = [p for p in data["permissions"] if p not in PERMISSIONS]
-        if unknown or not data["permissions"]:
-            raise self._error(f"Unknown permission(s) {unknown}: see ListPermissions" if unknown else
-                              "A role needs at least one permission")
-        self.roles[key] = {"id": self._uuid(), "key": key, "name": data["name"], "createdAt": _ms(self.clock.now()),
-                           "permissions": list(dict.fromkeys(data["permissions"]))}
-        return dict(self.roles[key])
-
-    def _op_list_permissions(self, v: dict[str, Any]) -> Any:
-        return list(PERMISSIONS)
-
-
-def redact_graphql_body(body: bytes) -> bytes:
-    """A GraphQL JSON body with the values of credential-named variables (``hfToken``, ``apiKey``, ...) replaced by
-    ``<redacted>``; unchanged (the same bytes) when there is none.
-
-    >>> redact_graphql_body(b'{"variables": {"input": {"hfToken": "hf_x", "modelId": "a/b"}}}')
-    b'{"variables": {"input": {"hfToken": "<redacted>", "modelId": "a/b"}}}'
-    """
-    try:
-        payload = strict_json_loads(body)
-    except ValueError:
-        return body
-    found = False
-
-    def scrub(value: Any) -> Any:
-        nonlocal found
-        if isinstance(value, dict):
-            out = {}
-            for k, val in value.items():
-                if isinstance(k, str) and _CREDENTIAL_NAME.search(k) and isinstance(val, str) and val:
-                    found = True
-                    out[k] = REDACTED
-                else:
-                    out[k] = scrub(val)
-            return out
-        if isinstance(value, list):
-            return [scrub(item) for item in value]
-        return value
-
-    if not isinstance(payload, dict):
-        return body
-    cleaned = dict(payload, variables=scrub(payload.get("variables")))
-    return json.dumps(cleaned).encode() if found else body
