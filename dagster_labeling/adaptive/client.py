@@ -37,8 +37,18 @@ from dagster_labeling._core import (
 )
 from dagster_labeling._core.encoding import dumps
 from dagster_labeling.adaptive.admin import AdminMixin
+from dagster_labeling.adaptive.default_project import with_default_project
 from dagster_labeling.adaptive.errors import AdaptiveGraphQLError, AdaptiveNotFound, adaptive_error_class
 from dagster_labeling.adaptive.handles import AdaptiveAbTestHandle, AdaptiveJobHandle, AdaptiveUploadHandle
+from dagster_labeling.adaptive.interactions import (
+    ENCODINGS,
+    TIES,
+    InteractionFilter,
+    InteractionsMixin,
+    as_uuid,
+    decode_embedding,
+    optional_uuid,
+)
 from dagster_labeling.adaptive.models import (
     AbTest,
     ChatResponse,
@@ -68,7 +78,7 @@ SCORING_TYPES = {"higher_is_better": "HIGHER_IS_BETTER", "lower_is_better": "LOW
 AB_STATUS_FILTERS = ("warmup", "in_progress", "done", "cancelled")
 
 
-def _key(value: str, field: str) -> str:
+def _key(value: str | None, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{field} must be a non-empty key or id, got {value!r}.", field=field)
     return value
@@ -133,11 +143,14 @@ def upload_parts(size: int) -> tuple[int, int]:
     return math.ceil(size / part), part
 
 
-def _chat_body(project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None, max_tokens: int | None,
-               temperature: float | None, top_p: float | None, stop: Sequence[str] | None,
+def _chat_body(project: str | None, messages: Sequence[Mapping[str, Any]], *, model: str | None,
+               max_tokens: int | None, temperature: float | None, top_p: float | None, stop: Sequence[str] | None,
                labels: Mapping[str, str] | None, store: bool | None, session_id: str | None,
-               user: str | None) -> dict[str, Any]:
-    """The chat request as the SDK sends it: unset fields left out, ``stream_options`` always there."""
+               user: str | None, ab_campaign: str | None = None, n: int | None = None) -> dict[str, Any]:
+    """The chat request as the SDK sends it: unset fields left out, ``stream_options`` always there; ``user`` and
+    ``session_id`` checked to be UUIDs; ``ab_campaign`` and ``n`` as the API's ``ChatInput`` names them."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidInput(f"n is the number of completions, at least 1, got {n!r}.", field="n")
     if max_tokens is not None and max_tokens < 1:
         raise InvalidInput(f"max_tokens must be at least 1, got {max_tokens}.", field="max_tokens")
     if temperature is not None and not 0 <= temperature <= 2:
@@ -147,8 +160,10 @@ def _chat_body(project: str, messages: Sequence[Mapping[str, Any]], *, model: st
     body: dict[str, Any] = {"stop": list(stop) if stop else None, "max_tokens": max_tokens,
                             "temperature": temperature, "top_p": top_p, "messages": _messages(messages),
                             "model": f"{_key(project, 'project')}/{model}" if model else project,
-                            "stream_options": {}, "session_id": session_id, "user": user,
-                            "labels": dict(labels) if labels else None, "store": store}
+                            "stream_options": {}, "session_id": optional_uuid(session_id, "session_id"),
+                            "user": optional_uuid(user, "user"),
+                            "ab_campaign": _key(ab_campaign, "ab_campaign") if ab_campaign is not None else None,
+                            "n": n, "labels": dict(labels) if labels else None, "store": store}
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -163,20 +178,25 @@ def _feedback(feedback: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
+@with_default_project
+class AdaptiveClient(InteractionsMixin, TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
     """Typed client for Adaptive ML. Use as a context manager, or call :meth:`close`.
 
     ``base_url`` is your deployment's address (the SDK's ``base_url``); the key goes as a Bearer token.
+    ``default_project`` is the project of every method whose ``project`` is ``None`` (or left out by keyword).
     """
 
     def __init__(self, api_key: str, *, base_url: str, timeouts: Timeouts | None = None,
                  retry: RetryPolicy | None = None, max_concurrency: int = 16,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, default_project: str | None = None) -> None:
         if not api_key:
             raise InvalidInput("Adaptive api_key is empty. Set it from the environment, e.g. "
                                "AdaptiveResource(api_key=dg.EnvVar('ADAPTIVE_API_KEY')).", field="api_key")
         self._api_key = api_key
         self.max_concurrency = max_concurrency
+        if default_project is not None:
+            _key(default_project, "default_project")
+        self.default_project = default_project
         self._http = HttpTransport(platform=PLATFORM, base_url=base_url,
                                    auth=HeaderAuth({"Authorization": f"Bearer {api_key}"}), secrets=[api_key],
                                    timeouts=timeouts, retry=retry, max_connections=max_concurrency,
@@ -258,13 +278,13 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
         return [Project.model_validate(p) for p in self.graphql("ListProjects").get("projects") or []]
 
     # -- feedback keys (metrics) and feedback -------------------------------------------------------
-    def register_feedback_key(self, project: str, key: str, *, kind: str = "scalar",
+    def register_feedback_key(self, project: str | None, key: str, *, kind: str = "scalar",
                               scoring_type: str = "higher_is_better", name: str | None = None,
                               description: str | None = None) -> FeedbackKey:
         """Create a project's feedback key; ``kind`` is ``scalar`` or ``bool``."""
         return self._register_feedback_key(project, key, kind, scoring_type, name, description, idempotent=False)
 
-    def _register_feedback_key(self, project: str, key: str, kind: str, scoring_type: str, name: str | None,
+    def _register_feedback_key(self, project: str | None, key: str, kind: str, scoring_type: str, name: str | None,
                                description: str | None, *, idempotent: bool) -> FeedbackKey:
         if kind.lower() not in FEEDBACK_KINDS:
             raise InvalidInput(f"kind must be one of {sorted(FEEDBACK_KINDS)}, got {kind!r}.", field="kind")
@@ -276,7 +296,7 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
             "scoringType": SCORING_TYPES[scoring_type.lower()], "description": description}}, idempotent=idempotent)
         return FeedbackKey.model_validate(data["createMetric"])
 
-    def ensure_feedback_key(self, project: str, key: str, *, kind: str = "scalar",
+    def ensure_feedback_key(self, project: str | None, key: str, *, kind: str = "scalar",
                             scoring_type: str = "higher_is_better", name: str | None = None,
                             description: str | None = None) -> tuple[FeedbackKey, bool]:
         """The project's feedback key ``key``, registered if missing: ``(feedback key, created)``. Metric keys
@@ -291,7 +311,7 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
                                f"{wanted}: use that kind, or another key.", field="kind")
         return found, created
 
-    def get_feedback_key(self, project: str, key: str) -> FeedbackKey:
+    def get_feedback_key(self, project: str | None, key: str) -> FeedbackKey:
         data = self.graphql("DescribeMetric", {"metric": _key(key, "feedback_key"),
                                                "project": _key(project, "project")})
         return FeedbackKey.model_validate(self._present("metric", data, f"feedback key {key!r} in {project!r}"))
@@ -300,49 +320,79 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
         return [FeedbackKey.model_validate(m) for m in self.graphql("ListMetrics").get("metrics") or []]
 
     def log_metric(self, completion_id: str, feedback_key: str, value: float | bool,
-                   details: str | None = None) -> str:
-        """Score one completion on a feedback key; returns the feedback id. Not retried after sending."""
-        if isinstance(value, bool):
-            value = int(value)
+                   details: str | None = None, *, user: str | None = None) -> str:
+        """Score one completion on a feedback key; returns the feedback id. Not retried after sending.
+
+        As the SDK: GraphQL ``AddDirectScore``. With ``user`` (a UUID; the SDK drops it, ``AddDirectScore`` has
+        no user), REST ``POST /api/v1/feedback`` with ``user_id``, as the SDK did up to 0.12.
+        """
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InvalidInput(f"value must be a finite number or a bool, got {value!r}.", field="value")
+        if user is not None:
+            return self._log_metric_with_user(completion_id, _key(feedback_key, "feedback_key"), value, user, details)
+        if isinstance(value, bool):
+            value = int(value)
         data = self.graphql("AddDirectScore", {"completionId_0": _key(completion_id, "completion_id"),
                                                "metricId_0": _key(feedback_key, "feedback_key"),
                                                "input_0": {"value": value, "details": details}})
         return str(data["addDirectScore"]["id"])
 
-    def log_preference(self, project: str, feedback_key: str, preferred_completion: str | Mapping[str, str],
+    def log_preference(self, project: str | None, feedback_key: str, preferred_completion: str | Mapping[str, str],
                        other_completion: str | Mapping[str, str], *,
-                       messages: Sequence[Mapping[str, Any]] | None = None, user: str | None = None) -> str:
+                       messages: Sequence[Mapping[str, Any]] | None = None, user: str | None = None,
+                       prompt: str | None = None, tied: str | None = None) -> str:
         """Record that one completion was preferred over another (by id, or ``{"text", "model"}`` with
-        ``messages``); returns the comparison id."""
+        ``messages`` or a ``prompt``, sent as one user message); returns the comparison id. ``tied="good"`` or
+        ``"bad"`` says both were equally good or bad (the SDK 0.14.2 fails on ``tied``; this sends it)."""
         raw = not isinstance(preferred_completion, str) or not isinstance(other_completion, str)
+        if prompt is not None:
+            if messages:
+                raise InvalidInput("Give messages or prompt, not both.", field="prompt")
+            if not isinstance(prompt, str) or not prompt:
+                raise InvalidInput(f"prompt must be non-empty text, got {prompt!r}.", field="prompt")
+            messages = [{"role": "user", "content": prompt}]
         if raw and not messages:
-            raise InvalidInput("Completions given as text need the messages they answer.", field="messages")
+            raise InvalidInput("Completions given as text need the messages (or prompt) they answer.",
+                               field="messages")
+        if tied is not None and tied not in TIES:
+            raise InvalidInput(f"tied must be one of {list(TIES)} (both equally good or bad), got {tied!r}.",
+                               field="tied")
+        sides = [as_uuid(c, name) if isinstance(c, str) else c for c, name in (
+            (preferred_completion, "preferred_completion"), (other_completion, "other_completion"))]
         body: dict[str, Any] = {"metric": _key(feedback_key, "feedback_key")}
         if messages:
             body["messages"] = _messages(messages)
-        body.update({"preferred_completion": preferred_completion, "other_completion": other_completion,
-                     "project": _key(project, "project")})
+        body.update({"preferred_completion": sides[0], "other_completion": sides[1]})
+        if tied is not None:
+            body["tied"] = tied
+        body["project"] = _key(project, "project")
         if user is not None:
-            body["user_id"] = user
+            body["user_id"] = as_uuid(user, "user")
         return ComparisonCreated.model_validate(self._rest("comparison", body)).comparison_id
 
     # -- chat and interactions ----------------------------------------------------------------------
-    def chat(self, project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+    def chat(self, project: str | None, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
              max_tokens: int | None = None, temperature: float | None = None, top_p: float | None = None,
              stop: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
-             store: bool | None = None, session_id: str | None = None, user: str | None = None) -> ChatResponse:
-        """One chat completion from ``model`` (default: the project's default model). Not retried once sent."""
+             store: bool | None = None, session_id: str | None = None, user: str | None = None,
+             ab_campaign: str | None = None, n: int | None = None) -> ChatResponse:
+        """One chat completion from ``model`` (default: the project's default model). Not retried once sent.
+
+        ``ab_campaign`` routes the request to the A/B test with that key (to one of its models, whatever its
+        traffic split) so it counts in the test; ``n`` asks for that many completions (``choices``, each with
+        its ``completion_id``). ``user`` and ``session_id`` are UUIDs (see :func:`user_uuid`).
+        """
         body = _chat_body(project, messages, model=model, max_tokens=max_tokens, temperature=temperature,
-                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user)
+                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user,
+                          ab_campaign=ab_campaign, n=n)
         return ChatResponse.model_validate(self._rest("chat/completions", body))
 
-    def stream_chat(self, project: str, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+    def stream_chat(self, project: str | None, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
                     include_usage: bool = False, max_tokens: int | None = None, temperature: float | None = None,
                     top_p: float | None = None, stop: Sequence[str] | None = None,
                     labels: Mapping[str, str] | None = None, store: bool | None = None,
-                    session_id: str | None = None, user: str | None = None) -> Iterator[ChatResponse]:
+                    session_id: str | None = None, user: str | None = None, ab_campaign: str | None = None,
+                    n: int | None = None) -> Iterator[ChatResponse]:
         """A chat completion as it is generated: chunks whose ``text`` is the next piece (``choices[0].delta``),
         until the server's ``[DONE]``; with ``include_usage`` a last chunk carries the token counts. A
         connection broken mid-stream raises :class:`~dagster_labeling.ConnectionFailed`.
@@ -350,7 +400,8 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
         >>> # "".join(chunk.text for chunk in adaptive.stream_chat("support", [{"role": "user", "content": "Hi"}]))
         """
         body = _chat_body(project, messages, model=model, max_tokens=max_tokens, temperature=temperature,
-                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user)
+                          top_p=top_p, stop=stop, labels=labels, store=store, session_id=session_id, user=user,
+                          ab_campaign=ab_campaign, n=n)
         body["stream"] = True
         body["stream_options"] = {"include_usage": True} if include_usage else {}
         path = "api/v1/chat/completions"
@@ -378,51 +429,71 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
         finally:
             response.close()
 
-    def embed(self, project: str, text: str, *, model: str | None = None, user: str | None = None) -> list[float]:
-        """The embedding of ``text`` from an embedding ``model`` (default: the project's default model)."""
+    def embed(self, project: str | None, text: str, *, model: str | None = None, user: str | None = None,
+              encoding_format: str = "Float") -> list[float]:
+        """The embedding of ``text`` from an embedding ``model`` (default: the project's default model), as floats
+        whatever ``encoding_format`` (``Base64`` answers are decoded). For many texts: :meth:`embed_many`."""
         if not isinstance(text, str) or not text:
             raise InvalidInput("text to embed must be non-empty.", field="text")
+        if encoding_format not in ENCODINGS:
+            raise InvalidInput(f"encoding_format must be one of {list(ENCODINGS)}, got {encoding_format!r}.",
+                               field="encoding_format")
         body: dict[str, Any] = {"input": text, "model": f"{_key(project, 'project')}/{model}" if model else project,
-                                "encoding_format": "Float"}
+                                "encoding_format": encoding_format}
         if user is not None:
-            body["user"] = user
+            body["user"] = as_uuid(user, "user")
         data = self._rest("embeddings", body).get("data") or []
         if not data:
             raise AdaptiveGraphQLError("embeddings: the answer has no embedding", platform=PLATFORM, method="POST",
                                        path="api/v1/embeddings", status_code=200)
-        return [float(x) for x in data[0]["embedding"]]
+        return decode_embedding(data[0]["embedding"])
 
-    def create_interaction(self, project: str, messages: Sequence[Mapping[str, Any]], completion: str, *,
-                           model: str | None = None, feedbacks: Sequence[Mapping[str, Any]] | None = None,
+    def create_interaction(self, project: str | None, messages: Sequence[Mapping[str, Any]] | None, completion: str,
+                           *, model: str | None = None, feedbacks: Sequence[Mapping[str, Any]] | None = None,
                            user: str | None = None, session_id: str | None = None,
-                           labels: Mapping[str, str] | None = None,
-                           created_at: str | None = None) -> InteractionCreated:
+                           labels: Mapping[str, str] | None = None, created_at: str | None = None,
+                           ab_campaign: str | None = None, prompt: str | None = None) -> InteractionCreated:
         """Store a completion made elsewhere, with optional feedback ``[{"feedback_key", "value", "details"}]``
-        (as the SDK takes it; sent as ``metric``)."""
+        (as the SDK takes it; sent as ``metric``). ``prompt`` (instead of ``messages``) is sent as one user
+        message; ``ab_campaign`` logs it into that A/B test (its feedback counts there); ``user`` and
+        ``session_id`` are UUIDs."""
         if not isinstance(completion, str) or not completion:
             raise InvalidInput("completion must be non-empty text.", field="completion")
+        if prompt is not None:
+            if messages:
+                raise InvalidInput("Give messages or prompt, not both.", field="prompt")
+            if not isinstance(prompt, str) or not prompt:
+                raise InvalidInput(f"prompt must be non-empty text, got {prompt!r}.", field="prompt")
+            messages = [{"role": "user", "content": prompt}]
         body: dict[str, Any] = {"model_service": model, "project": _key(project, "project"),
-                                "messages": _messages(messages), "completion": completion,
-                                "feedbacks": [_feedback(f) for f in feedbacks] if feedbacks else None, "user": user,
-                                "session_id": session_id, "created_at": created_at,
+                                "messages": _messages(messages or []), "completion": completion,
+                                "feedbacks": [_feedback(f) for f in feedbacks] if feedbacks else None,
+                                "user": optional_uuid(user, "user"),
+                                "session_id": optional_uuid(session_id, "session_id"), "created_at": created_at,
+                                "ab_campaign": _key(ab_campaign, "ab_campaign") if ab_campaign is not None else None,
                                 "labels": dict(labels) if labels else None}
         return InteractionCreated.model_validate(self._rest("interactions",
                                                             {k: v for k, v in body.items() if v is not None}))
 
-    def list_interactions(self, project: str, *, models: Sequence[str] | None = None,
-                          labels: Mapping[str, Sequence[str]] | None = None, first: int = 100) -> list[Interaction]:
-        """The project's latest interactions (newest first), optionally of some models or label values."""
-        if first < 1:
-            raise InvalidInput(f"first must be at least 1, got {first}.", field="first")
-        conditions: list[dict[str, Any]] = []
-        if models:
-            conditions.append({"model": {"in": list(models)}})
-        for label_key, values in (labels or {}).items():
-            conditions.append({"label": {"key": label_key, "value": {"in": list(values)}}})
-        nodes, _ = self._interactions_page(project, conditions, {"first": first})
-        return nodes
+    def list_interactions(self, project: str | None, *, models: Sequence[str] | None = None,
+                          labels: Mapping[str, Sequence[str]] | None = None, first: int = 100,
+                          filter: InteractionFilter | None = None, order: str = "desc") -> list[Interaction]:
+        """The project's latest ``first`` interactions (newest first, or ``order="asc"``), optionally of some
+        models or label values, or matching ``filter``. Pages with cursors: :meth:`interactions_page`,
+        :meth:`iter_interactions`; groups: :meth:`list_grouped_interactions`."""
+        if models or labels:
+            extra = {"models": list(models) if models else None,
+                     "labels": {k: list(v) for k, v in labels.items()} if labels else None}
+            merged = (filter.model_dump(exclude_defaults=True) if filter else {})
+            for name, value in extra.items():
+                if value is not None and merged.get(name):
+                    raise InvalidInput(f"{name} is given twice (argument and filter): give it once.", field=name)
+                if value is not None:
+                    merged[name] = value
+            filter = InteractionFilter.model_validate(merged)
+        return self.interactions_page(project, filter=filter, order=order, first=first).interactions
 
-    def _interactions_page(self, project: str, conditions: list[dict[str, Any]],
+    def _interactions_page(self, project: str | None, conditions: list[dict[str, Any]],
                            page: dict[str, Any]) -> tuple[list[Interaction], str | None]:
         """One page of the project's interactions (newest first) and the cursor of the next page, or None."""
         data = self.graphql("ListInteractions", {
@@ -434,7 +505,7 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
         more = bool(nodes) and bool(info.get("hasNextPage")) and bool(info.get("endCursor"))
         return nodes, info["endCursor"] if more else None
 
-    def interactions_with_label(self, project: str, label_key: str, values: Sequence[str], *,
+    def interactions_with_label(self, project: str | None, label_key: str, values: Sequence[str], *,
                                 page_size: int = 100) -> dict[str, str]:
         """``{label value: completion id}`` of the project's interactions whose label ``label_key`` is one of
         ``values``, through every page (by the server's cursor, so nothing is skipped)."""
@@ -454,8 +525,8 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
                 return found
             page = {"first": page_size, "after": cursor}
 
-    def log_interaction_once(self, project: str, row_label: tuple[str, str], messages: Sequence[Mapping[str, Any]],
-                             completion: str, *, model: str | None = None,
+    def log_interaction_once(self, project: str | None, row_label: tuple[str, str],
+                             messages: Sequence[Mapping[str, Any]], completion: str, *, model: str | None = None,
                              feedbacks: Sequence[Mapping[str, Any]] | None = None,
                              labels: Mapping[str, str] | None = None) -> str:
         """Log an interaction carrying the label ``row_label`` (key, value; unique to the row) once; returns its
@@ -486,7 +557,7 @@ class AdaptiveClient(TrainingMixin, AdminMixin, RecipesMixin, PlatformClient):
             time.sleep(policy.backoff_seconds(attempt))
             attempt += 1
 
-    def get_interaction(self, project: str, completion_id: str) -> Interaction:
+    def get_interaction(self, project: str | None, completion_id: str) -> Interaction:
         data = self.graphql("DescribeInteraction", {"project": _key(project, "project"),
                                                     "id": _key(completion_id, "completion_id")})
         return Interaction.model_validate(self._present("completion", data, f"interaction {completion_id!r}"))

@@ -301,6 +301,11 @@ class ChatResponse(BaseModel):
         """The id to attach feedback to (``log_metric``)."""
         return self.choices[0].completion_id if self.choices else None
 
+    @property
+    def completion_ids(self) -> list[str]:
+        """Every choice's completion id, by index (``n`` completions)."""
+        return [c.completion_id for c in sorted(self.choices, key=lambda c: c.index) if c.completion_id]
+
 
 class InteractionCreated(BaseModel):
     completion_id: str

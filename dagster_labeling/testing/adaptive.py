@@ -59,6 +59,7 @@ from datetime import datetime
 from typing import Any
 
 from dagster_labeling.testing.adaptive_admin import AdaptiveAdminEmulatorMixin
+from dagster_labeling.testing.adaptive_interactions import AdaptiveInteractionsEmulatorMixin, rest_uuid
 from dagster_labeling.testing.base import (
     DEFAULT_API_KEY,
     HTTPError,
@@ -166,7 +167,7 @@ def _cursor_position(cursor: Any) -> list[Any]:
     return position
 
 
-class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
+class AdaptiveEmulator(AdaptiveInteractionsEmulatorMixin, AdaptiveAdminEmulatorMixin, PlatformEmulator):
     """Adaptive ML: projects, metrics, completions and feedback, A/B tests, models, datasets, recipe jobs."""
 
     name = "adaptive"
@@ -189,6 +190,7 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
         r("POST", "/api/v1/chat/completions", self.rest_chat)
         r("POST", "/api/v1/interactions", self.rest_interactions)
         r("POST", "/api/v1/comparison", self.rest_comparison)
+        r("POST", "/api/v1/feedback", self.rest_feedback)
         r("POST", "/api/v1/embeddings", self.rest_embeddings)
         r("GET", "/api/v1/datasets/{id}/download", self.rest_download_dataset)
         r("POST", "/api/v1/upload/init", self.rest_upload_init)
@@ -232,6 +234,7 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
             "DeleteJob": ("deleteJob", self._op_delete_job),
             "UpdateJob": ("updateJob", self._op_update_job),
         }
+        self.operations.update(self.interaction_operations())  # grouped interactions, DeleteMetric
         self.operations.update(self.admin_operations())  # models, compute pools, recipes, graders, admin objects
         self._clear_state()
 
@@ -596,40 +599,6 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
         c = self.completions.get(str(v.get("id")))
         return self._completion_json(c) if c and c["project"] == project["key"] else None
 
-    def _matches(self, c: dict[str, Any], cond: dict[str, Any]) -> bool:
-        if "model" in cond:
-            return c["model"] in (cond["model"] or {}).get("in", [])
-        if "label" in cond:
-            lab = cond["label"] or {}
-            if lab.get("key") not in c["labels"]:
-                return False
-            values = (lab.get("value") or {}).get("in")
-            return values is None or c["labels"][lab["key"]] in values
-        if "sessionId" in cond:
-            return c["session_id"] == str(cond["sessionId"])
-        if "completionId" in cond:
-            return c["id"] == str(cond["completionId"])
-        if "userId" in cond:
-            return c["user"] == str(cond["userId"])
-        if "source" in cond:
-            return c["source"] == cond["source"]
-        if "timerange" in cond:
-            tr = cond["timerange"] or {}
-            ms = _ms(c["created"])
-            lo, hi = tr.get("from"), tr.get("to")
-            return (lo is None or ms >= self._to_ms(lo)) and (hi is None or ms <= self._to_ms(hi))
-        if "feedbacks" in cond:
-            metric = (cond["feedbacks"] or {}).get("metric")
-            return any(self.scores[s]["metric"] == metric for s in c["scores"]) if metric else bool(c["scores"])
-        if "comparisons" in cond:
-            metric = (cond["comparisons"] or {}).get("metric")
-            return any(self.comparisons[i]["metric"] == metric for i in c["comparisons"])
-        if "and" in cond:
-            return all(self._matches(c, x) for x in cond["and"] or [])
-        if "or" in cond:
-            return any(self._matches(c, x) for x in cond["or"] or [])
-        return True
-
     @staticmethod
     def _to_ms(value: Any) -> int:
         if isinstance(value, (int, float)):
@@ -662,10 +631,7 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
                        "endCursor": _cursor(keys[stop - 1]) if chunk else None}
 
     def _op_list_interactions(self, v: dict[str, Any]) -> Any:
-        flt = v.get("filter") or {}
-        project = self._project(flt.get("project"))
-        cond = flt.get("advancedFilter") or {}
-        items = [c for c in self.completions.values() if c["project"] == project["key"] and self._matches(c, cond)]
+        _, items = self.filtered_completions(v, "ListInteractions")
         desc = True
         for pair in v.get("order") or []:
             if pair.get("field") in ("created_at", "createdAt"):
@@ -1268,41 +1234,57 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise HTTPError(422, "messages must be a non-empty list")
-        project, model = self._resolve_model(body.get("model"))
+        if body.get("ab_campaign") is not None:  # counts in that A/B test, whatever its traffic split
+            ref = body.get("model")
+            project = self._project(ref.partition("/")[0] if isinstance(ref, str) else ref)
+            named = ref.partition("/")[2] if isinstance(ref, str) else ""
+            model: str | None = self.ab_variant(project, body["ab_campaign"],
+                                                str(self._service(project, named)["model"]) if named else None)
+        else:
+            project, model = self._resolve_model(body.get("model"))
         if model is None:
             raise HTTPError(400, f"Project {project['key']!r} has no default model: attach one with is_default")
         if self.models[model]["online"] != "ONLINE":
             raise HTTPError(400, f"Model {model!r} is not online: deploy it first")
-        tokens, finish = simulate_chat(model, messages, body.get("max_tokens"), body.get("stop"))
-        text = "".join(tokens)
+        session_id = rest_uuid(body, "session_id") or self._uuid()
+        user = rest_uuid(body, "user")
+        n = self.completions_wanted(body)
+        # each of the n answers its own text (the first is the one a single request gets)
+        answers = [simulate_chat(model if i == 0 else f"{model}#{i}", messages, body.get("max_tokens"),
+                                 body.get("stop")) for i in range(n)]
         prompt_tokens = sum(len(_message_text(m.get("content")).split()) + 1 for m in messages)
-        usage = {"completion_tokens": len(tokens), "prompt_tokens": prompt_tokens,
-                 "total_tokens": len(tokens) + prompt_tokens}
-        session_id = str(body.get("session_id") or self._uuid())
-        completion_id = self._uuid()
+        generated = sum(len(tokens) for tokens, _ in answers)
+        usage = {"completion_tokens": generated, "prompt_tokens": prompt_tokens,
+                 "total_tokens": generated + prompt_tokens}
+        completion_ids = [self._uuid() for _ in answers]
         if body.get("store", True) is not False:
-            params = {k: body[k] for k in ("max_tokens", "temperature", "top_p", "stop") if body.get(k) is not None}
-            self._store_completion(project, model, messages, text, source="LIVE", labels=body.get("labels"),
-                                   session_id=session_id, user=body.get("user"), parameters=params,
-                                   usage={"completionTokens": usage["completion_tokens"],
-                                          "promptTokens": usage["prompt_tokens"],
-                                          "totalTokens": usage["total_tokens"]},
-                                   completion_id=completion_id)
+            params = {k: body[k] for k in ("max_tokens", "temperature", "top_p", "stop", "n")
+                      if body.get(k) is not None}
+            for (tokens, _), completion_id in zip(answers, completion_ids, strict=True):
+                self._store_completion(project, model, messages, "".join(tokens), source="LIVE",
+                                       labels=body.get("labels"), session_id=session_id, user=user,
+                                       parameters=params,
+                                       usage={"completionTokens": len(tokens), "promptTokens": prompt_tokens,
+                                              "totalTokens": len(tokens) + prompt_tokens},
+                                       completion_id=completion_id)
         chat_id = f"chatcmpl-{next(self._seq)}"
         created = self.clock.now()
         if not body.get("stream"):
             return {"id": chat_id, "created": created, "session_id": session_id,
-                    "choices": [{"index": 0, "message": {"id": completion_id, "role": "assistant", "content": text},
-                                 "finish_reason": finish, "completion_id": completion_id, "model": model}],
+                    "choices": [{"index": i, "message": {"id": cid, "role": "assistant", "content": "".join(tokens)},
+                                 "finish_reason": finish, "completion_id": cid, "model": model}
+                                for i, ((tokens, finish), cid) in enumerate(zip(answers, completion_ids, strict=True))],
                     "usage": usage}
         frames = []
-        for i, tok in enumerate(tokens):
-            last = i == len(tokens) - 1
-            chunk = {"id": chat_id, "created": created, "session_id": session_id,
-                     "choices": [{"index": 0, "completion_id": completion_id, "finish_reason": finish if last else None,
-                                  "delta": {"id": completion_id, "role": "assistant", "content": tok}}],
-                     "usage": None}
-            frames.append(f"data: {json.dumps(chunk)}\n\n")
+        for index, ((tokens, finish), completion_id) in enumerate(zip(answers, completion_ids, strict=True)):
+            for i, tok in enumerate(tokens):
+                last = i == len(tokens) - 1
+                chunk = {"id": chat_id, "created": created, "session_id": session_id,
+                         "choices": [{"index": index, "completion_id": completion_id,
+                                      "finish_reason": finish if last else None,
+                                      "delta": {"id": completion_id, "role": "assistant", "content": tok}}],
+                         "usage": None}
+                frames.append(f"data: {json.dumps(chunk)}\n\n")
         if (body.get("stream_options") or {}).get("include_usage"):
             frames.append("data: " + json.dumps({"id": chat_id, "created": created, "session_id": session_id,
                                                  "choices": [], "usage": usage}) + "\n\n")
@@ -1316,19 +1298,23 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
     def _interaction(self, body: dict[str, Any]) -> Any:
         project = self._project(body.get("project"))
         messages = body.get("messages")
+        if messages is None and isinstance(body.get("prompt"), str):  # the older request's prompt (openapi.json)
+            messages = [{"role": "user", "content": body["prompt"]}]
         if not isinstance(messages, list) or not isinstance(body.get("completion"), str):
             raise HTTPError(422, "messages (list) and completion (string) are required")
+        user, session_id = rest_uuid(body, "user"), rest_uuid(body, "session_id")
         model = str(self._service(project, body["model_service"])["model"]) if body.get("model_service") else None
+        if body.get("ab_campaign") is not None:  # its feedback counts in that A/B test
+            model = self.ab_variant(project, body["ab_campaign"], model)
         if model is None:
             model = next((str(s["model"]) for s in project["services"].values() if s["isDefault"]), None)
         feedbacks = body.get("feedbacks") or []
         metrics = [self._metric(f.get("metric"), project) for f in feedbacks]
         for metric, f in zip(metrics, feedbacks, strict=True):
             self._check_value(metric, f.get("value"))
-        created = self._to_ms(body["created_at"]) / 1000 if body.get("created_at") else None
+        created = self.created_seconds(body["created_at"]) if body.get("created_at") else None
         c = self._store_completion(project, model, messages, body["completion"], source="OFFLINE",
-                                   labels=body.get("labels"), session_id=body.get("session_id"),
-                                   user=body.get("user"), created=created)
+                                   labels=body.get("labels"), session_id=session_id, user=user, created=created)
         ids = [self._add_score(c, m, f.get("value"), f.get("details"))["id"]
                for m, f in zip(metrics, feedbacks, strict=True)]
         return {"completion_id": c["id"], "session_id": c["session_id"], "feedback_ids": ids}
@@ -1354,12 +1340,20 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
         tied = body.get("tied")
         if tied not in (None, "good", "bad"):
             raise HTTPError(422, f"tied must be 'good' or 'bad', got {tied!r}")
-        preferred = self._comparison_side(project, body.get("preferred_completion"), body.get("messages"))
-        other = self._comparison_side(project, body.get("other_completion"), body.get("messages"))
+        user = rest_uuid(body, "user_id")
+        messages = body.get("messages")
+        if messages is None and isinstance(body.get("prompt"), str):  # the older request's prompt (openapi.json)
+            messages = [{"role": "user", "content": body["prompt"]}]
+        sides = [body.get("preferred_completion"), body.get("other_completion")]
+        for name, side in zip(("preferred_completion", "other_completion"), sides, strict=True):
+            if not isinstance(side, dict):
+                rest_uuid(body, name)
+        preferred = self._comparison_side(project, sides[0], messages)
+        other = self._comparison_side(project, sides[1], messages)
         if preferred == other:
             raise HTTPError(422, "preferred_completion and other_completion must differ")
         comp = {"id": self._uuid(), "metric": metric["key"], "project": project["key"], "preferred": preferred,
-                "other": other, "tied": tied, "user": body.get("user_id"), "created": self.clock.now()}
+                "other": other, "tied": tied, "user": user, "created": self.clock.now()}
         self.comparisons[comp["id"]] = comp
         self.completions[preferred]["comparisons"].append(comp["id"])
         self.completions[other]["comparisons"].append(comp["id"])
@@ -1371,10 +1365,13 @@ class AdaptiveEmulator(AdaptiveAdminEmulatorMixin, PlatformEmulator):
 
     def _embeddings(self, body: dict[str, Any]) -> Any:
         _, model = self._resolve_model(body.get("model"))
-        inputs = body.get("input")
-        texts = [inputs] if isinstance(inputs, str) else inputs
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise HTTPError(422, "input must be a string or a list of strings")
+        if not isinstance(body.get("input"), str):
+            raise HTTPError(422, "Failed to deserialize the JSON body into the target type: input: invalid type: "
+                                 "expected a string (one input per request)")
+        if body.get("encoding_format") not in (None, "Float", "Base64"):
+            raise HTTPError(422, f"encoding_format must be 'Float' or 'Base64', got {body['encoding_format']!r}")
+        rest_uuid(body, "user")
+        texts = [body["input"]]
         data = []
         for i, text in enumerate(texts):
             vec = [round(((_digest(model, text, d) % 20001) - 10000) / 10000, 4) for d in range(EMBEDDING_DIM)]

@@ -78,9 +78,10 @@ def test_feedback_variables_and_rest_bodies_match_the_sdk() -> None:
     assert rec.graphql()["operationName"] == "AddDirectScore"
     assert rec.graphql()["variables"] == {"completionId_0": "0577c780-1d3d-4be7-aa78-40268c9751db",
                                           "metricId_0": "acceptance", "input_0": {"value": 1, "details": "thumbs up"}}
-    assert client.log_preference("my-project", "pref", "a-id", "b-id") == "c1"
-    assert json.loads(rec.requests[-1].content) == {"metric": "pref", "preferred_completion": "a-id",
-                                                    "other_completion": "b-id", "project": "my-project"}
+    a_id, b_id = "b3fb6def-fcaf-4083-8d7a-5e7bbe2a2cd4", "e261e25b-9c7f-4287-8dc4-cc89416337b9"
+    assert client.log_preference("my-project", "pref", a_id, b_id) == "c1"  # ids are UUIDs, as the SDK checks
+    assert json.loads(rec.requests[-1].content) == {"metric": "pref", "preferred_completion": a_id,
+                                                    "other_completion": b_id, "project": "my-project"}
     answer_ = client.chat("my-project", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
                           model="model-a", max_tokens=64, temperature=0.2, top_p=0.9, stop=["\n\n"],
                           labels={"env": "test"}, store=True)
