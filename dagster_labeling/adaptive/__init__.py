@@ -36,6 +36,15 @@ from dagster_labeling.adaptive.errors import (
     AdaptiveServerError,
     AdaptiveUnauthorized,
 )
+from dagster_labeling.adaptive.interactions import (
+    GroupedInteractions,
+    InteractionFilter,
+    InteractionGroup,
+    InteractionsPage,
+    ScoreFilter,
+    ScoreStats,
+    user_uuid,
+)
 from dagster_labeling.adaptive.models import (
     AbTest,
     AbTestReport,
@@ -136,4 +145,6 @@ __all__ = [
     "build_adaptive_feedback_asset", "build_adaptive_training_asset",
     "ComputeConfig", "ComputePool", "FunctionGraderValidation", "Grader", "HarmonyGroup", "Recipe", "RegisteredModel",
     "RewardServer", "RewardServerTest", "Role", "ServiceAccount", "Team", "User",
+    "GroupedInteractions", "InteractionFilter", "InteractionGroup", "InteractionsPage", "ScoreFilter", "ScoreStats",
+    "user_uuid",
 ]
