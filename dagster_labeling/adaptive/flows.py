@@ -18,7 +18,15 @@ import pandas as pd
 
 from dagster_labeling._core import BulkProgress, ConnectionFailed, InvalidInput, JobState, ServerError, run_bulk
 from dagster_labeling._core.encoding import is_missing, plain
-from dagster_labeling._core.rows import InvalidRows, RowProblem, RowSpec, key_text, row_problems, row_records
+from dagster_labeling._core.rows import (
+    InvalidRows,
+    RowProblem,
+    RowSpec,
+    key_text,
+    row_problems,
+    row_records,
+    validate_rows,
+)
 from dagster_labeling._dagster.assets import (
     AssetRef,
     asset_check_like,
@@ -344,6 +352,13 @@ def build_adaptive_feedback_asset(
 
 
 # -- chat and embeddings over a DataFrame -----------------------------------------------------------------
+def keyed_texts(rows: pd.DataFrame, key_column: str, column: str, *, where: str) -> tuple[list[str], list[str]]:
+    """The rows' keys and ``column`` as text, after every row is validated (:func:`validate_rows`)."""
+    validate_rows(rows, RowSpec(key_column=key_column, required=(column,)), where=where)
+    keys = [key_text(k) for k in rows[key_column].tolist()]
+    return keys, [str(r[column]) for r in row_records(rows, [column])]
+
+
 def build_adaptive_chat_asset(
     *, name: str, upstream: AssetRef, project: str, key_column: str, prompt_column: str = "prompt",
     model: str | None = None, system_prompt: str | None = None, max_tokens: int | None = None,
@@ -369,12 +384,8 @@ def build_adaptive_chat_asset(
     )
     def _chat_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
         where = f"asset {name!r}"
-        problems = row_problems(rows, RowSpec(key_column=key_column, required=(prompt_column,)))
-        if problems:
-            raise InvalidRows(where, problems)
+        keys, prompts = keyed_texts(rows, key_column, prompt_column, where=where)
         partition = partition_key_of(context)
-        keys = [key_text(k) for k in rows[key_column].tolist()]
-        prompts = [str(r[prompt_column]) for r in row_records(rows, [prompt_column])]
         labels = {k: row_label(name, partition, k) for k in keys}
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         with adaptive.get_client() as client:
@@ -432,11 +443,7 @@ def build_adaptive_embeddings_asset(
     )
     def _embeddings_asset(context: dg.AssetExecutionContext, rows: pd.DataFrame):
         where = f"asset {name!r}"
-        problems = row_problems(rows, RowSpec(key_column=key_column, required=(text_column,)))
-        if problems:
-            raise InvalidRows(where, problems)
-        keys = [key_text(k) for k in rows[key_column].tolist()]
-        texts = [str(r[text_column]) for r in row_records(rows, [text_column])]
+        keys, texts = keyed_texts(rows, key_column, text_column, where=where)
         adaptive: AdaptiveResource = getattr(context.resources, resource_key)
         with adaptive.get_client() as client:
             result = run_bulk(list(zip(keys, texts, strict=True)),
